@@ -1,0 +1,17 @@
+"""Model variants. Adding one: a file in this package, one line in ``MODELS``, a config in configs/."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from latentprobe.models.autoencoder import Autoencoder
+
+MODELS: dict[str, type[Autoencoder]] = {
+    "ae": Autoencoder,
+}
+
+
+def build(model_cfg: Any, latent: int, input_shape: Sequence[int], num_classes: int) -> Autoencoder:
+    """Build the variant ``model_cfg.kind`` with a latent of size ``latent``."""
+    return MODELS[model_cfg.kind].build_from_config(model_cfg, latent, input_shape, num_classes)

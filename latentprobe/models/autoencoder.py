@@ -1,0 +1,144 @@
+"""The plain autoencoder, and the base class every variant extends.
+
+A variant changes behaviour through small hooks rather than copying the training step:
+
+- ``encoder_outputs``: which heads the encoder has (``z``; ``z_mean`` and ``z_log_var``; ...).
+- ``encode``: turn the encoder's outputs into the code the decoder reads (e.g. sample in a VAE).
+- ``corrupt``: what the encoder sees during training (noise in a denoising autoencoder).
+- ``latent_losses``: loss terms on the code (KL in a VAE, sparsity), added to reconstruction.
+- ``probe_features``: what the probe reads (``z``; ``z_mean`` in a VAE).
+
+Only a variant with its own networks and optimizers (the adversarial autoencoder) overrides ``train_step``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import keras
+from keras import ops
+
+from latentprobe.models import losses
+from latentprobe.models.networks import build_networks
+
+
+class Autoencoder(keras.Model):
+    """Plain autoencoder: minimise the reconstruction loss of ``decoder(encoder(x))``.
+
+    The loss is binary cross-entropy (or squared error) summed over input dimensions and averaged over
+    the batch, plus any variant's latent loss terms and the layers' own regularisation losses.
+    """
+
+    #: The variant's settings dataclass (the ``model.<kind>`` config block), or None for no settings.
+    Settings: ClassVar[type | None] = None
+    #: Names of the extra loss terms ``latent_losses`` returns; each gets a tracker and a logged scalar.
+    loss_terms: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        encoder: keras.Model,
+        decoder: keras.Model,
+        reconstruction_loss: str = "bce",
+        settings: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.reconstruction_kind = reconstruction_loss
+        self.settings = settings
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("loss", "reconstruction_loss", *self.loss_terms)
+        }
+
+    # -- construction ------------------------------------------------------------------------------
+
+    @classmethod
+    def encoder_outputs(cls, latent: int, num_classes: int, settings: Any) -> dict[str, int]:
+        """The encoder's heads and their widths."""
+        return {"z": latent}
+
+    @classmethod
+    def build_from_config(
+        cls, model_cfg: Any, latent: int, input_shape: Sequence[int], num_classes: int
+    ) -> Autoencoder:
+        """Build the networks for ``model_cfg`` (a ``ModelConfig``) and wrap them in this class."""
+        encoder, decoder = build_networks(
+            model_cfg.network,
+            input_shape,
+            model_cfg.hidden,
+            cls.encoder_outputs(latent, num_classes, model_cfg.settings),
+            latent,
+            model_cfg.activation,
+        )
+        return cls(encoder, decoder, model_cfg.reconstruction_loss, model_cfg.settings)
+
+    # -- hooks -------------------------------------------------------------------------------------
+
+    def encode(self, x, training: bool = False) -> dict[str, Any]:
+        """The encoder's outputs plus ``z``, the code the decoder reads."""
+        return dict(self.encoder(x, training=training))
+
+    def corrupt(self, x, training: bool = False):
+        """What the encoder sees; the plain autoencoder sees its input unchanged."""
+        return x
+
+    def latent_losses(self, codes: dict[str, Any], training: bool = False) -> dict[str, Any]:
+        """Extra batch-mean loss terms on the code, keyed like ``loss_terms``."""
+        return {}
+
+    def probe_features(self, x, training: bool = False):
+        """The vector the probe classifies, shape (batch, latent)."""
+        return self.encode(x, training=training)["z"]
+
+    # -- Keras -------------------------------------------------------------------------------------
+
+    def call(self, x, training: bool = False):
+        return self.decoder(self.encode(x, training=training)["z"], training=training)
+
+    def compute_terms(self, x, training: bool = False) -> dict[str, Any]:
+        """Every loss term (batch means) and their sum ``loss`` for inputs ``x``."""
+        codes = self.encode(self.corrupt(x, training=training), training=training)
+        reconstruction = self.decoder(codes["z"], training=training)
+        terms = {
+            "reconstruction_loss": ops.mean(
+                losses.reconstruction(x, reconstruction, self.reconstruction_kind)
+            )
+        }
+        terms.update(self.latent_losses(codes, training=training))
+        total = sum(terms.values())
+        if self.losses:  # kernel/activity regularisers declared on layers
+            total = total + ops.sum(ops.stack(self.losses))
+        terms["loss"] = total
+        return terms
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        import tensorflow as tf  # the TensorFlow backend's tape; Keras 3 has no backend-neutral one
+
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(x, training=True)
+        variables = self.encoder.trainable_variables + self.decoder.trainable_variables
+        grads = tape.gradient(terms["loss"], variables)
+        self.optimizer.apply(grads, variables)
+        return self.update_trackers(terms)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        return self.update_trackers(self.compute_terms(x, training=False))
+
+    def update_trackers(self, terms: dict[str, Any]) -> dict[str, Any]:
+        for name, value in terms.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    @property
+    def all_terms(self) -> tuple[str, ...]:
+        """Names of everything ``compute_terms`` returns, in a stable order."""
+        return ("loss", "reconstruction_loss", *self.loss_terms)

@@ -1,0 +1,73 @@
+"""Encoder and decoder networks. ``NETWORKS`` maps ``model.network`` to a pair of builders."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import keras
+from keras import layers
+
+
+def build_dense_encoder(
+    input_shape: Sequence[int],
+    hidden: Sequence[int],
+    outputs: Mapping[str, int],
+    activation: str = "relu",
+    name: str = "encoder",
+) -> keras.Model:
+    """input -> flatten -> Dense(h) for h in hidden -> one linear Dense head per output.
+
+    Args:
+        outputs: head name -> width, e.g. ``{"z": 8}`` or ``{"z_mean": 2, "z_log_var": 2}``.
+
+    Returns:
+        A functional model whose output is a dict keyed like ``outputs``.
+    """
+    x = inputs = keras.Input(shape=tuple(input_shape), name="x")
+    if len(input_shape) > 1:
+        x = layers.Flatten(name="flatten")(x)
+    for i, width in enumerate(hidden):
+        x = layers.Dense(width, activation=activation, name=f"dense_{i}")(x)
+    heads = {key: layers.Dense(width, name=key)(x) for key, width in outputs.items()}
+    return keras.Model(inputs, heads, name=name)
+
+
+def build_dense_decoder(
+    latent: int,
+    hidden: Sequence[int],
+    output_shape: Sequence[int],
+    activation: str = "relu",
+    name: str = "decoder",
+) -> keras.Model:
+    """z -> Dense(h) for h in reversed(hidden) -> Dense(prod(output_shape), sigmoid) -> reshape.
+
+    The sigmoid keeps reconstructions in [0, 1], the range the data module scales inputs to.
+    """
+    z = inputs = keras.Input(shape=(latent,), name="z")
+    for i, width in enumerate(reversed(tuple(hidden))):
+        z = layers.Dense(width, activation=activation, name=f"dense_{i}")(z)
+    x = layers.Dense(math.prod(output_shape), activation="sigmoid", name="reconstruction")(z)
+    if len(output_shape) > 1:
+        x = layers.Reshape(tuple(output_shape), name="reshape")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+NETWORKS = {
+    "dense": (build_dense_encoder, build_dense_decoder),
+}
+
+
+def build_networks(
+    network: str,
+    input_shape: Sequence[int],
+    hidden: Sequence[int],
+    encoder_outputs: Mapping[str, int],
+    decoder_latent: int,
+    activation: str,
+) -> tuple[keras.Model, keras.Model]:
+    """Build the (encoder, decoder) pair of the named network family."""
+    build_encoder, build_decoder = NETWORKS[network]
+    encoder = build_encoder(input_shape, hidden, encoder_outputs, activation)
+    decoder = build_decoder(decoder_latent, hidden, input_shape, activation)
+    return encoder, decoder

@@ -1,0 +1,215 @@
+"""Probe heads, and the strategies that interleave probe training with the autoencoder's.
+
+``STRATEGIES`` maps ``probe.strategy`` to a class whose ``run()`` yields one record per epoch:
+
+- ``alternating`` (seed 000): the autoencoder and the probe take turns, every step or every epoch.
+- ``frozen`` (seed 002): train the autoencoder, then freeze the encoder and train the probe alone.
+
+In both the probe reads ``stop_gradient`` latents and owns its optimizer, so probe training can never
+move the encoder. Each epoch is one compiled call over data held as tensors: the batch loop runs inside
+the graph (``tf.range``), with a seeded NumPy permutation per epoch as the only input that changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from latentprobe.models import losses
+from latentprobe.models.autoencoder import Autoencoder
+
+
+def build_head(probe_cfg: Any, latent: int, num_classes: int) -> keras.Model:
+    """Linear softmax head, or an MLP (``probe.hidden`` widths, ReLU) ending in a softmax."""
+    z = inputs = keras.Input(shape=(latent,), name="z")
+    if probe_cfg.head == "mlp":
+        for i, width in enumerate(probe_cfg.hidden):
+            z = layers.Dense(width, activation="relu", name=f"dense_{i}")(z)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(z)
+    return keras.Model(inputs, outputs, name=f"probe_{probe_cfg.head}")
+
+
+def build_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    """An optimizer by its Keras name, with the configured learning rate."""
+    return keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate}})
+
+
+class Probe:
+    """A classifier head on latent codes, with its own optimizer and loss/accuracy trackers."""
+
+    def __init__(self, head: keras.Model, optimizer: keras.optimizers.Optimizer):
+        self.head = head
+        self.optimizer = optimizer
+        self.optimizer.build(head.trainable_variables)
+        self.loss_tracker = keras.metrics.Mean(name="probe_loss")
+        self.accuracy_tracker = keras.metrics.Mean(name="probe_accuracy")
+
+    def train_step(self, z, y) -> None:
+        """One update of the head on codes ``z`` (batch, latent) and integer labels ``y`` (batch,)."""
+        z = ops.stop_gradient(z)
+        with tf.GradientTape() as tape:
+            probabilities = self.head(z, training=True)
+            loss = ops.mean(losses.classification(y, probabilities))
+        variables = self.head.trainable_variables
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.loss_tracker.update_state(loss)
+        self.accuracy_tracker.update_state(ops.mean(losses.correct(y, probabilities)))
+
+    def reset(self) -> None:
+        self.loss_tracker.reset_state()
+        self.accuracy_tracker.reset_state()
+
+    def results(self) -> dict[str, float]:
+        return {
+            "probe_loss": float(self.loss_tracker.result()),
+            "probe_accuracy": float(self.accuracy_tracker.result()),
+        }
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch trained, and the training-set averages of its losses."""
+
+    epoch: int
+    phase: str  # "alternating", "autoencoder" or "probe"
+    train: dict[str, float] = field(default_factory=dict)
+    samples: int = 0  # examples the autoencoder and the probe processed together
+
+    @property
+    def trained_autoencoder(self) -> bool:
+        return self.phase in ("alternating", "autoencoder")
+
+    @property
+    def trained_probe(self) -> bool:
+        return self.phase in ("alternating", "probe")
+
+
+class Strategy:
+    """Shared machinery: data as tensors, seeded batch indices, compiled epoch functions."""
+
+    def __init__(
+        self,
+        model: Autoencoder,
+        probe: Probe,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        labeled_idx: np.ndarray,
+        cfg: Any,
+        rng: np.random.Generator,
+    ):
+        self.model = model
+        self.probe = probe
+        self.cfg = cfg
+        self.rng = rng
+        self.x = tf.convert_to_tensor(x_train, dtype=tf.float32)
+        self.y = tf.convert_to_tensor(y_train, dtype=tf.int32)
+        self.labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
+        self.n = len(x_train)
+        self.batch_size = min(cfg.train.batch_size, self.n)
+        self.probe_batch_size = min(cfg.probe.batch_size or cfg.train.batch_size, len(self.labeled_idx))
+        jit = cfg.train.jit_compile
+        self._ae_epoch = tf.function(self._ae_epoch_graph, jit_compile=jit)
+        self._probe_epoch = tf.function(self._probe_epoch_graph, jit_compile=jit)
+        self._alternating_epoch = tf.function(self._alternating_epoch_graph, jit_compile=jit)
+
+    # -- batch indices (NumPy, seeded: the same seed gives the same batches) ---------------------
+
+    def ae_batches(self) -> np.ndarray:
+        """A shuffled epoch over the train split as (steps, batch) indices; the remainder is dropped."""
+        steps = self.n // self.batch_size
+        return self.rng.permutation(self.n)[: steps * self.batch_size].reshape(steps, self.batch_size)
+
+    def probe_batches(self, steps: int | None = None) -> np.ndarray:
+        """(steps, probe batch) indices into the labeled subset, reshuffled each pass through it."""
+        m, b = len(self.labeled_idx), self.probe_batch_size
+        steps = m // b if steps is None else steps
+        passes = -(-steps * b // m)
+        order = np.concatenate([self.rng.permutation(self.labeled_idx) for _ in range(passes)])
+        return order[: steps * b].reshape(steps, b)
+
+    # -- compiled epochs ---------------------------------------------------------------------------
+
+    def _ae_epoch_graph(self, x, idx):
+        for i in tf.range(tf.shape(idx)[0]):
+            self.model.train_step(tf.gather(x, idx[i]))
+
+    def _probe_epoch_graph(self, x, y, idx):
+        for i in tf.range(tf.shape(idx)[0]):
+            xb = tf.gather(x, idx[i])
+            self.probe.train_step(self.model.probe_features(xb, training=False), tf.gather(y, idx[i]))
+
+    def _alternating_epoch_graph(self, x, y, ae_idx, probe_idx):
+        for i in tf.range(tf.shape(ae_idx)[0]):
+            self.model.train_step(tf.gather(x, ae_idx[i]))
+            xb = tf.gather(x, probe_idx[i])
+            self.probe.train_step(self.model.probe_features(xb, training=False), tf.gather(y, probe_idx[i]))
+
+    def run_ae_epoch(self) -> tuple[dict[str, float], int]:
+        idx = self.ae_batches()
+        self.model.reset_metrics()
+        self._ae_epoch(self.x, tf.constant(idx, dtype=tf.int32))
+        return self.ae_results(), idx.size
+
+    def run_probe_epoch(self) -> tuple[dict[str, float], int]:
+        idx = self.probe_batches()
+        self.probe.reset()
+        self._probe_epoch(self.x, self.y, tf.constant(idx, dtype=tf.int32))
+        return self.probe.results(), idx.size
+
+    def ae_results(self) -> dict[str, float]:
+        return {name: float(t.result()) for name, t in self.model.trackers.items()}
+
+    def run(self) -> Iterator[EpochRecord]:
+        raise NotImplementedError
+
+
+class AlternatingStrategy(Strategy):
+    """Autoencoder and probe take turns: per step (one batch each) or per epoch (one pass each)."""
+
+    def run(self) -> Iterator[EpochRecord]:
+        for epoch in range(1, self.cfg.train.epochs + 1):
+            if self.cfg.probe.every == "step":
+                ae_idx = self.ae_batches()
+                probe_idx = self.probe_batches(steps=len(ae_idx))
+                self.model.reset_metrics()
+                self.probe.reset()
+                self._alternating_epoch(
+                    self.x,
+                    self.y,
+                    tf.constant(ae_idx, dtype=tf.int32),
+                    tf.constant(probe_idx, dtype=tf.int32),
+                )
+                train = {**self.ae_results(), **self.probe.results()}
+                samples = ae_idx.size + probe_idx.size
+            else:
+                ae, ae_samples = self.run_ae_epoch()
+                probe, probe_samples = self.run_probe_epoch()
+                train, samples = {**ae, **probe}, ae_samples + probe_samples
+            yield EpochRecord(epoch, "alternating", train, samples)
+
+
+class FrozenStrategy(Strategy):
+    """Train the autoencoder for ``train.epochs``, freeze the encoder, train the probe for ``probe.epochs``."""
+
+    def run(self) -> Iterator[EpochRecord]:
+        for epoch in range(1, self.cfg.train.epochs + 1):
+            train, samples = self.run_ae_epoch()
+            yield EpochRecord(epoch, "autoencoder", train, samples)
+        # Frozen for real, not just left out of the probe's variable list: a later fit() or optimizer
+        # built on this encoder sees no trainable weights.
+        self.model.encoder.trainable = False
+        for i in range(1, self.cfg.probe.epochs + 1):
+            train, samples = self.run_probe_epoch()
+            yield EpochRecord(self.cfg.train.epochs + i, "probe", train, samples)
+
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    "alternating": AlternatingStrategy,
+    "frozen": FrozenStrategy,
+}

@@ -1,0 +1,219 @@
+"""The run directory: file names, atomic JSON writes, creating run dirs and reading runs back.
+
+Imports no TensorFlow, so reading runs (``compare``) stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from latentprobe.errors import RunDirError
+
+SUMMARY = "summary.json"
+EVAL = "eval.json"
+CONFIG = "config.yaml"
+SWEEP = "sweep.json"
+ENCODER = "encoder.keras"
+DECODER = "decoder.keras"
+PROBE = "probe.keras"
+
+# In the order check_complete reports them: the config is written first, the models last.
+REQUIRED_FILES = (CONFIG, SUMMARY, ENCODER, DECODER, PROBE)
+SCHEMA_VERSION = 1
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+STATUS_COMPLETED = "completed"
+
+
+def _to_json_value(obj: Any) -> Any:
+    """``json.dumps`` default hook: numpy scalars/arrays to Python, paths to strings."""
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    # Duck-typed so numpy need not be imported: ndarray.tolist() gives nested lists,
+    # numpy scalar .tolist() gives the Python scalar.
+    tolist = getattr(obj, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically.
+
+    The text goes to a temporary file in the same directory, is flushed and fsynced, then
+    ``os.replace``-d over ``path``: a reader sees the old file or the new one, never half of one.
+    numpy scalars and arrays are converted to Python values.
+    """
+    path = Path(path)
+    # Serialise first, so an unserialisable object leaves no temp file behind.
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_to_json_value) + "\n"
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp creates the file 0600; give it the mode a plain open() would.
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable where the platform allows syncing a directory."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON object from ``path``.
+
+    Raises:
+        RunDirError: naming the path, if it is missing, unreadable, not JSON or not an object.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunDirError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunDirError(f"{path}: cannot read: {e}") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RunDirError(
+            f"{path}: invalid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+        ) from None
+    if not isinstance(obj, dict):
+        raise RunDirError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def create_run_dir(parent: str | os.PathLike[str], base_name: str) -> Path:
+    """Create and return a new, empty run directory ``parent/base_name``.
+
+    If that exists, tries ``base_name-1``, ``base_name-2`` ... An existing directory is never
+    reused; ``mkdir(exist_ok=False)`` makes this safe against a concurrent run taking the same name.
+    """
+    if (
+        not base_name
+        or base_name in (".", "..")
+        or "/" in base_name
+        or os.sep in base_name
+    ):
+        raise RunDirError(
+            f"invalid run name {base_name!r}: must be a plain directory name"
+        )
+    parent = Path(parent)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"{parent}: cannot create output directory: {e}") from None
+    suffix = 0
+    while True:
+        candidate = parent / (base_name if suffix == 0 else f"{base_name}-{suffix}")
+        try:
+            candidate.mkdir(exist_ok=False)
+        except FileExistsError:
+            suffix += 1
+            continue
+        except OSError as e:
+            raise RunDirError(
+                f"{candidate}: cannot create run directory: {e}"
+            ) from None
+        return candidate
+
+
+def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check ``run_dir/summary.json`` (any status).
+
+    Raises:
+        RunDirError: if ``run_dir`` is no directory, has no summary, the summary is not valid
+            JSON, or its ``schema_version`` is missing or unsupported.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise RunDirError(f"{run_dir}: no such directory")
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: not a directory")
+    path = run_dir / SUMMARY
+    if not path.exists():
+        raise RunDirError(f"{run_dir}: not a latentprobe run (no {SUMMARY})")
+    summary = read_json(path)
+    version = summary.get("schema_version")
+    if version is None:
+        raise RunDirError(f"{path}: no schema_version")
+    if isinstance(version, bool) or version not in SUPPORTED_SCHEMA_VERSIONS:
+        supported = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+        raise RunDirError(
+            f"{path}: unsupported schema_version {version!r} (this latentprobe reads {supported})"
+        )
+    return summary
+
+
+def check_complete(run_dir: str | os.PathLike[str]) -> None:
+    """Check that ``run_dir`` is a finished run that ``eval`` can load.
+
+    Raises:
+        RunDirError: naming the first missing file among ``REQUIRED_FILES``, a bad summary, or
+            ``run did not complete (status: ...)``.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such directory")
+    for name in REQUIRED_FILES:
+        if not (run_dir / name).exists():
+            raise RunDirError(f"{run_dir}: incomplete run: missing {name}")
+    summary = read_summary(run_dir)
+    status = summary.get("status")
+    if status != STATUS_COMPLETED:
+        raise RunDirError(f"{run_dir}: run did not complete (status: {status})")
+
+
+def read_sweep(sweep_dir: str | os.PathLike[str]) -> list[Path]:
+    """Return the run directories listed in ``sweep_dir/sweep.json``, in their order.
+
+    Relative entries are resolved against ``sweep_dir``.
+
+    Raises:
+        RunDirError: if sweep.json is unreadable, has an unsupported schema or no list of runs.
+    """
+    sweep_dir = Path(sweep_dir)
+    path = sweep_dir / SWEEP
+    sweep = read_json(path)
+    version = sweep.get("schema_version")
+    if isinstance(version, bool) or version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise RunDirError(f"{path}: missing or unsupported schema_version {version!r}")
+    runs = sweep.get("runs")
+    if not isinstance(runs, list) or not all(isinstance(r, str) and r for r in runs):
+        raise RunDirError(f"{path}: 'runs' must be a list of run directory paths")
+    return [sweep_dir / r for r in runs]  # an absolute r replaces sweep_dir
+
+
+def expand_runs(paths: list[Path]) -> list[Path]:
+    """Replace each sweep directory (one holding sweep.json) by its runs; keep other paths.
+
+    Order is kept: the runs of a sweep appear where the sweep was named. Plain paths are not
+    checked here (the caller reports a missing run with its reason).
+    """
+    expanded: list[Path] = []
+    for p in map(Path, paths):
+        expanded.extend(read_sweep(p) if (p / SWEEP).is_file() else [p])
+    return expanded

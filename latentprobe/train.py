@@ -1,0 +1,257 @@
+"""The one orchestrator: ``run(cfg)`` trains every (latent, seed) pair of a config into its run directory.
+
+For each run: seed everything, write the resolved ``config.yaml`` first, load the data, build the model
+and probe, run the probe strategy with TensorBoard logging, save the models, measure val and test, and
+write ``summary.json`` last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from latentprobe import config as config_mod
+from latentprobe import data as data_mod
+from latentprobe import models, rundir
+from latentprobe.config import RunConfig
+from latentprobe.errors import UserError
+from latentprobe.metrics import chance_accuracy, encode, measure
+from latentprobe.probes import STRATEGIES, Probe, build_head, build_optimizer
+from latentprobe.tensorboard_log import TensorBoardLog, flatten_hparams
+
+SCHEMA_VERSION = 1
+LABELED_SUBSET = "labeled_subset.npz"
+#: Test images shown in TensorBoard's reconstruction grid.
+GRID_IMAGES = 8
+
+Progress = Callable[[str], None]
+
+
+def run(cfg: RunConfig, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Train every run the config describes (one per latent size and seed).
+
+    Data problems are found before any run directory is made. A config with several runs also writes
+    ``output.dir/<name>/sweep.json`` listing them.
+
+    Returns:
+        The summaries, in the order the runs were trained.
+    """
+    runs = cfg.expand()
+    splits_by_seed = {seed: data_mod.load(cfg.data, seed) for seed in cfg.seeds}
+    parent = Path(cfg.output.dir) / cfg.name
+    summaries = []
+    for run_cfg in runs:
+        base = f"{run_cfg.model.kind}-z{run_cfg.model.latent}-s{run_cfg.seed}"
+        run_dir = rundir.create_run_dir(parent, base)
+        summaries.append(run_one(run_cfg, run_dir, splits_by_seed[run_cfg.seed], progress))
+    if not cfg.is_single:
+        write_sweep(parent, cfg, [Path(s["run_dir"]) for s in summaries])
+    return summaries
+
+
+def write_sweep(parent: Path, cfg: RunConfig, run_dirs: list[Path]) -> Path:
+    """Record the runs of a sweep; runs of earlier sweeps under the same name stay listed."""
+    path = parent / rundir.SWEEP
+    previous = rundir.read_json(path).get("runs", []) if path.exists() else []
+    names = [str(p.relative_to(parent)) for p in run_dirs]
+    rundir.write_json(
+        path,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "name": cfg.name,
+            "latent": list(cfg.latents),
+            "seed": list(cfg.seeds),
+            "runs": previous + [n for n in names if n not in previous],
+        },
+    )
+    return path
+
+
+def run_one(
+    cfg: RunConfig, run_dir: Path, splits: data_mod.Splits | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Train one run (a single latent size and seed) into ``run_dir`` and return its summary."""
+    assert cfg.is_single, "run_one takes a config with one latent size and one seed"
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    (run_dir / rundir.CONFIG).write_text(config_mod.dump(cfg))
+    seed_everything(cfg.seed)
+    if splits is None:
+        splits = data_mod.load(cfg.data, cfg.seed)
+    write_labeled_subset(run_dir / LABELED_SUBSET, splits)
+
+    device = resolve_device(cfg.train.device)
+    try:
+        with tf.device(device.tf_name):
+            summary = _train(cfg, run_dir, splits, device.name, progress)
+    except BaseException as exc:
+        # Whatever stopped the run, the directory says so: compare and eval name it instead of guessing.
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        rundir.write_json(
+            run_dir / rundir.SUMMARY,
+            {
+                "schema_version": SCHEMA_VERSION,
+                "status": status,
+                "reason": f"{type(exc).__name__}: {exc}",
+                "run_dir": str(run_dir.resolve()),
+                "config": config_mod.to_dict(cfg),
+            },
+        )
+        raise
+    summary["timing"]["total_seconds"] = time.perf_counter() - started
+    rundir.write_json(run_dir / rundir.SUMMARY, summary)
+    return summary
+
+
+def _train(
+    cfg: RunConfig, run_dir: Path, splits: data_mod.Splits, device: str, progress: Progress | None
+) -> dict[str, Any]:
+    latent = cfg.model.latent
+    model = models.build(cfg.model, latent, splits.input_shape, splits.num_classes)
+    model.compile(optimizer=build_optimizer(cfg.train.optimizer, cfg.train.learning_rate))
+    model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
+    head = build_head(cfg.probe, latent, splits.num_classes)
+    probe = Probe(head, build_optimizer(cfg.probe.optimizer, cfg.probe.learning_rate))
+    rng = np.random.default_rng([cfg.seed, 2])
+    strategy = STRATEGIES[cfg.probe.strategy](
+        model, probe, splits.train.x, splits.train.y, splits.labeled_idx, cfg, rng
+    )
+
+    tb = TensorBoardLog(run_dir / "tb")
+    tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
+    grid = splits.test.x[:GRID_IMAGES]
+    history: dict[str, list[Any]] = {"epoch": [], "phase": []}
+    train_seconds, samples = 0.0, 0
+    total_epochs = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
+
+    epoch_start = time.perf_counter()
+    for record in strategy.run():
+        train_seconds += time.perf_counter() - epoch_start
+        samples += record.samples
+        val = measure(
+            model,
+            head,
+            splits.val.x,
+            splits.val.y,
+            autoencoder=record.trained_autoencoder,
+            probe=record.trained_probe,
+        )
+        train = {k: v for k, v in record.train.items() if k != "loss"}
+        tb.write_scalars("train", record.epoch, train)
+        tb.write_scalars("val", record.epoch, val)
+        if record.trained_autoencoder:
+            if splits.is_image:
+                tb.write_reconstructions(record.epoch, grid, model.predict_on_batch(grid))
+            tb.write_latent_histogram(record.epoch, encode(model, splits.test.x[:1000]))
+        _append_history(history, record, train, val)
+        if progress is not None:
+            progress(_progress_line(record, total_epochs, train, val, time.perf_counter() - epoch_start))
+        epoch_start = time.perf_counter()
+
+    model.encoder.save(run_dir / rundir.ENCODER)
+    model.decoder.save(run_dir / rundir.DECODER)
+    head.save(run_dir / rundir.PROBE)
+
+    test = measure(model, head, splits.test.x, splits.test.y)
+    test["chance_accuracy"] = chance_accuracy(
+        splits.train.y[splits.labeled_idx], splits.test.y, splits.num_classes
+    )
+    val = measure(model, head, splits.val.x, splits.val.y)
+    tb.write_scalars("test", history["epoch"][-1], test)
+    tb.close()
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "completed",
+        "run_dir": str(run_dir.resolve()),
+        "config": config_mod.to_dict(cfg),
+        "metrics": {"test": test, "val": val},
+        "history": history,
+        "timing": {
+            "train_seconds": train_seconds,
+            "train_samples_per_second": samples / train_seconds if train_seconds > 0 else None,
+        },
+        "environment": describe_environment(device),
+        "data": describe_data(splits),
+    }
+
+
+def _append_history(history: dict[str, list[Any]], record: Any, train: dict, val: dict) -> None:
+    history["epoch"].append(record.epoch)
+    history["phase"].append(record.phase)
+    row = {f"train/{k}": v for k, v in train.items()} | {f"val/{k}": v for k, v in val.items()}
+    length = len(history["epoch"])
+    for key, value in row.items():
+        history.setdefault(key, [None] * (length - 1)).append(value)
+    for key, values in history.items():
+        if len(values) < length:  # a term this phase did not produce
+            values.append(None)
+
+
+def _progress_line(record: Any, total: int, train: dict, val: dict, seconds: float) -> str:
+    shown = [f"train/{k} {v:.4g}" for k, v in train.items()] + [f"val/{k} {v:.4g}" for k, v in val.items()]
+    return f"epoch {record.epoch}/{total} [{record.phase}] " + "  ".join(shown) + f"  ({seconds:.1f}s)"
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras, and make TensorFlow's ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    name: str  # "cpu" or "gpu"
+    tf_name: str  # a tf.device string
+
+
+def resolve_device(requested: str) -> Device:
+    """``auto`` takes the first GPU when TensorFlow sees one; ``gpu`` without a GPU is an error."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if requested == "gpu" and not gpus:
+        raise UserError("train.device: 'gpu' requested, but TensorFlow sees no GPU (use 'auto' or 'cpu')")
+    if requested == "cpu" or not gpus:
+        return Device("cpu", "/CPU:0")
+    return Device("gpu", gpus[0].name)
+
+
+def describe_environment(device: str) -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "device": device,
+        "argv": sys.argv,
+    }
+
+
+def describe_data(splits: data_mod.Splits) -> dict[str, Any]:
+    return {
+        "name": splits.name,
+        "sha256": splits.sha256,
+        "input_shape": list(splits.input_shape),
+        "num_classes": splits.num_classes,
+        "sizes": {"train": len(splits.train.y), "val": len(splits.val.y), "test": len(splits.test.y)},
+        "labeled": len(splits.labeled_idx),
+        "labeled_subset_file": LABELED_SUBSET,
+    }
+
+
+def write_labeled_subset(path: Path, splits: data_mod.Splits) -> None:
+    """Save which training examples the probe saw: indices into the dataset's own train split."""
+    original = splits.train_index[splits.labeled_idx]
+    np.savez(path, train_index=original, label=splits.train.y[splits.labeled_idx])

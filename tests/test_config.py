@@ -1,0 +1,160 @@
+"""Config loading: types, defaults, overrides, and one precise error per mistake."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from latentprobe import config
+from latentprobe.errors import ConfigError
+
+from .conftest import CONFIGS
+
+
+def load_yaml(text: str, overrides=()):
+    return config.load_text(text, list(overrides), source="c.yaml")
+
+
+def test_defaults_fill_every_block():
+    cfg = load_yaml("name: x\n")
+    assert cfg.data.name == "digits"
+    assert cfg.model.kind == "ae"
+    assert cfg.probe.strategy == "alternating"
+    assert cfg.train.epochs == 10
+    assert cfg.is_single
+
+
+def test_config_is_frozen():
+    cfg = load_yaml("name: x\n")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.name = "y"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    cfg = config.load(path)
+    assert cfg.expand()
+
+
+def test_unknown_key_names_dotted_key_and_closest_valid_one():
+    with pytest.raises(ConfigError) as info:
+        load_yaml("name: x\ntrain:\n  epochz: 3\n")
+    message = str(info.value)
+    assert message.startswith("c.yaml:3: train.epochz: unknown key; did you mean 'train.epochs'?")
+
+
+def test_wrong_type_names_key_value_and_expectation():
+    with pytest.raises(ConfigError, match=r"c.yaml:2: train.epochs: expected an integer, got 'ten'"):
+        load_yaml("train:\n  epochs: ten\n")
+
+
+def test_out_of_range_value():
+    with pytest.raises(ConfigError, match=r"train.batch_size: expected a value > 0, got -4"):
+        load_yaml("train:\n  batch_size: -4\n")
+
+
+def test_unknown_choice_suggests_the_closest():
+    with pytest.raises(ConfigError, match=r"probe.strategy: unknown value 'frozn'; did you mean 'frozen'\?"):
+        load_yaml("probe:\n  strategy: frozn\n")
+
+
+def test_unknown_model_kind_lists_registered_kinds():
+    with pytest.raises(ConfigError, match=r"model.kind: unknown value 'vea'.*expected one of: .*ae"):
+        load_yaml("model:\n  kind: vea\n")
+
+
+def test_latent_list_expands_to_one_run_per_size():
+    cfg = load_yaml("model:\n  latent: [2, 3]\nseed: [0, 1]\n")
+    runs = cfg.expand()
+    assert [(r.model.latent, r.seed) for r in runs] == [(2, 0), (2, 1), (3, 0), (3, 1)]
+    assert all(r.is_single for r in runs)
+
+
+def test_empty_latent_list_is_an_error():
+    with pytest.raises(ConfigError, match=r"model.latent: the list of latent sizes is empty"):
+        load_yaml("model:\n  latent: []\n")
+
+
+def test_zero_in_latent_list_names_the_item():
+    with pytest.raises(ConfigError, match=r"model.latent\[1\]: expected a value > 0, got 0"):
+        load_yaml("model:\n  latent: [2, 0]\n")
+
+
+def test_labels_accepts_int_or_all_only():
+    assert load_yaml("data:\n  labels: 100\n").data.labels == 100
+    assert load_yaml("data:\n  labels: all\n").data.labels == "all"
+    with pytest.raises(ConfigError, match=r"data.labels: "):
+        load_yaml("data:\n  labels: some\n")
+
+
+def test_validation_fraction_or_count():
+    assert load_yaml("data:\n  validation: 0.2\n").data.validation == 0.2
+    assert load_yaml("data:\n  validation: 500\n").data.validation == 500
+    with pytest.raises(ConfigError, match=r"data.validation: a fraction must be below 1"):
+        load_yaml("data:\n  validation: 1.0\n")
+
+
+def test_overrides_parse_yaml_scalars_and_lists():
+    cfg = load_yaml("name: x\n", ["train.epochs=3", "model.latent=[2, 3]", "probe.head=mlp"])
+    assert cfg.train.epochs == 3
+    assert cfg.model.latent == (2, 3)
+    assert cfg.probe.head == "mlp"
+
+
+def test_override_of_unknown_key_is_reported():
+    with pytest.raises(ConfigError, match=r"train.epoch: unknown key; did you mean 'train.epochs'"):
+        load_yaml("name: x\n", ["train.epoch=3"])
+
+
+def test_malformed_override():
+    with pytest.raises(ConfigError, match=r"--set: override 'train.epochs' is not of the form"):
+        load_yaml("name: x\n", ["train.epochs"])
+
+
+def test_invalid_yaml_reports_line():
+    with pytest.raises(ConfigError, match=r"c.yaml:3: invalid YAML: found character '\\t'"):
+        load_yaml("name: x\ntrain:\n\tepochs: 3\n")
+
+
+def test_top_level_must_be_a_mapping():
+    with pytest.raises(ConfigError, match=r"expected a mapping of keys at the top level, got a list"):
+        load_yaml("- 1\n- 2\n")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.yaml: file not found"):
+        config.load(tmp_path / "nope.yaml")
+
+
+def test_npz_needs_a_path():
+    with pytest.raises(ConfigError, match=r"data.path: data.name 'npz' needs data.path"):
+        load_yaml("data:\n  name: npz\n")
+
+
+def test_frozen_strategy_rejects_every():
+    with pytest.raises(ConfigError, match=r"probe.every: only applies to probe.strategy 'alternating'"):
+        load_yaml("probe:\n  strategy: frozen\n  every: epoch\n")
+
+
+def test_unknown_optimizer():
+    with pytest.raises(ConfigError, match=r"train.optimizer: unknown value 'adan'; did you mean 'adam'"):
+        load_yaml("train:\n  optimizer: adan\n")
+
+
+def test_settings_block_for_another_kind_is_an_error():
+    with pytest.raises(ConfigError, match=r"model.vae: settings for kind 'vae', but model.kind is 'ae'|model.vae: unknown key"):
+        load_yaml("model:\n  kind: ae\n  vae:\n    beta: 2\n")
+
+
+def test_bool_is_not_an_integer():
+    with pytest.raises(ConfigError, match=r"train.epochs: expected an integer, got True"):
+        load_yaml("train:\n  epochs: true\n")
+
+
+def test_dump_round_trips():
+    cfg = load_yaml("name: x\nmodel:\n  latent: [2, 3]\n  hidden: [16]\nseed: 3\n")
+    again = config.load_text(config.dump(cfg))
+    assert again == cfg
+    assert yaml.safe_load(config.dump(cfg))["model"]["hidden"] == [16]
