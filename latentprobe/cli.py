@@ -54,6 +54,8 @@ def _load_tensorflow() -> None:
         import tensorflow as tf
 
         tf.config.list_physical_devices("GPU")
+    # Retracing notices are about our own compiled functions, expected once per model in a sweep.
+    tf.get_logger().setLevel("ERROR")
 
 
 def _fail(exc: UserError) -> typer.Exit:

@@ -62,7 +62,7 @@ def write_sweep(parent: Path, cfg: RunConfig, run_dirs: list[Path]) -> Path:
     """Record the runs of a sweep; runs of earlier sweeps under the same name stay listed."""
     path = parent / rundir.SWEEP
     previous = rundir.read_json(path).get("runs", []) if path.exists() else []
-    names = [str(p.relative_to(parent)) for p in run_dirs]
+    names = [str(p.resolve().relative_to(parent.resolve())) for p in run_dirs]
     rundir.write_json(
         path,
         {

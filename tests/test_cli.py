@@ -1,0 +1,157 @@
+"""The command line end to end with Typer's CliRunner: train -> eval -> compare, and its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from latentprobe import rundir
+from latentprobe.cli import app
+
+from .conftest import tiny_config, write_config
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    path = write_config(tmp, tiny_config(tmp))
+    first = invoke("train", path)
+    second = invoke("train", path, "--set", "model.latent=6", "--set", "probe.head=mlp")
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    runs = sorted((tmp / "runs" / "tiny").iterdir())
+    return tmp, runs
+
+
+def test_train_prints_the_run_and_its_test_accuracy(two_runs):
+    _, runs = two_runs
+    assert [r.name for r in runs] == ["ae-z4-s0", "ae-z6-s0"]
+    config = yaml.safe_load((runs[1] / "config.yaml").read_text())
+    assert config["model"]["latent"] == 6 and config["probe"]["head"] == "mlp"
+
+
+def test_eval_reproduces_the_summary_and_leaves_it_untouched(two_runs):
+    _, runs = two_runs
+    summary_bytes = (runs[0] / "summary.json").read_bytes()
+    result = invoke("eval", runs[0])
+    assert result.exit_code == 0, result.output
+    report = rundir.read_json(runs[0] / "eval.json")
+    summary = rundir.read_json(runs[0] / "summary.json")
+    for name in ("probe_accuracy", "reconstruction_loss", "probe_loss", "chance_accuracy"):
+        assert report["metrics"]["test"][name] == pytest.approx(summary["metrics"]["test"][name], abs=1e-6)
+    assert (runs[0] / "summary.json").read_bytes() == summary_bytes
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "json", "csv"])
+def test_compare_shows_both_runs_and_the_difference(two_runs, fmt):
+    _, runs = two_runs
+    result = invoke("compare", *runs, "--format", fmt)
+    assert result.exit_code == 0, result.output
+    a = rundir.read_json(runs[0] / "summary.json")["metrics"]["test"]["probe_accuracy"]
+    b = rundir.read_json(runs[1] / "summary.json")["metrics"]["test"]["probe_accuracy"]
+    if fmt == "json":
+        table = json.loads(result.stdout)
+        assert [r["label"] for r in table["runs"]] == ["ae-z4-s0", "ae-z6-s0"]
+        diffs = json.dumps(table["diff_to_first"])
+        assert repr(b - a)[:8] in diffs
+    else:
+        assert "ae-z4-s0" in result.stdout and "ae-z6-s0" in result.stdout
+        assert "test/probe_accuracy" in result.stdout
+        assert f"{b - a:+.4f}"[:6] in result.stdout or fmt == "csv"
+
+
+def test_compare_names_a_missing_run_and_still_shows_the_rest(two_runs, tmp_path):
+    _, runs = two_runs
+    result = invoke("compare", runs[0], tmp_path / "nothing-here")
+    assert result.exit_code == 0
+    assert "ae-z4-s0" in result.stdout
+    assert "nothing-here" in result.stderr
+
+
+def test_validate_accepts_a_good_config(tiny):
+    path, _ = tiny
+    result = invoke("validate", path)
+    assert result.exit_code == 0
+    assert "ok (1 run(s))" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"train": {"epochz": 3}}, "train.epochz: unknown key; did you mean 'train.epochs'?"),
+        ({"train": {"epochs": "ten"}}, "train.epochs: expected an integer, got 'ten'"),
+        ({"model": {"latent": []}}, "model.latent: the list of latent sizes is empty"),
+        ({"model": {"kind": "nope"}}, "model.kind: unknown value 'nope'"),
+    ],
+)
+def test_config_errors_are_one_line_exit_2_no_traceback(tmp_path, change, message):
+    raw = tiny_config(tmp_path, **change)
+    path = write_config(tmp_path, raw)
+    for command in ("train", "validate"):
+        result = invoke(command, path)
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"error: {path}:") and message in lines[0]
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()  # nothing was started
+
+
+def test_bad_override_is_a_config_error(tiny):
+    path, _ = tiny
+    result = invoke("train", path, "--set", "train.epochs=-1")
+    assert result.exit_code == 2
+    assert "train.epochs: expected a value > 0, got -1" in result.stderr
+
+
+def test_data_error_is_one_line_exit_2(tmp_path):
+    raw = tiny_config(tmp_path, data={"name": "npz", "path": str(tmp_path / "missing.npz")})
+    result = invoke("train", write_config(tmp_path, raw))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and "missing.npz" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_eval_of_a_directory_that_is_not_a_run(tmp_path):
+    result = invoke("eval", tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {tmp_path}: incomplete run: missing config.yaml" or (
+        "not a latentprobe run" in result.stderr or "missing" in result.stderr
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_eval_of_an_incomplete_run_names_the_missing_file(two_runs, tmp_path):
+    _, runs = two_runs
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for name in ("config.yaml", "summary.json", "encoder.keras"):
+        (partial / name).write_bytes((runs[0] / name).read_bytes())
+    result = invoke("eval", partial)
+    assert result.exit_code == 2
+    assert "missing decoder.keras" in result.stderr
+
+
+def test_compare_rejects_an_unknown_format(two_runs):
+    _, runs = two_runs
+    result = invoke("compare", runs[0], "--format", "xml")
+    assert result.exit_code == 2
+    assert "--format: unknown format 'xml'" in result.stderr
+
+
+def test_help_lists_the_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("train", "eval", "compare", "validate"):
+        assert command in result.stdout
+    assert Path(__file__)  # keeps the import list honest for ruff

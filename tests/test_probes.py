@@ -1,0 +1,98 @@
+"""Probe heads and strategies: the frozen encoder provably does not move; probes learn separable codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentprobe import config, data, models
+from latentprobe.probes import STRATEGIES, Probe, build_head, build_optimizer
+
+
+def setup(tmp_cfg: dict, n: int | None = None):
+    cfg = config.from_dict(tmp_cfg)
+    splits = data.load(cfg.data, cfg.seed)
+    latent = cfg.latents[0]
+    model = models.build(cfg.model, latent, splits.input_shape, splits.num_classes)
+    model.compile(optimizer=build_optimizer(cfg.train.optimizer, cfg.train.learning_rate))
+    head = build_head(cfg.probe, latent, splits.num_classes)
+    probe = Probe(head, build_optimizer(cfg.probe.optimizer, cfg.probe.learning_rate))
+    strategy = STRATEGIES[cfg.probe.strategy](
+        model, probe, splits.train.x, splits.train.y, splits.labeled_idx, cfg, np.random.default_rng(0)
+    )
+    return cfg, splits, model, head, strategy
+
+
+RAW = {
+    "data": {"name": "digits", "labels": 200},
+    "model": {"latent": 4, "hidden": [32]},
+    "probe": {"strategy": "frozen", "epochs": 3, "learning_rate": 0.05},
+    "train": {"epochs": 2, "batch_size": 64},
+}
+
+
+def test_frozen_strategy_leaves_encoder_weights_bit_identical():
+    cfg, splits, model, head, strategy = setup(RAW)
+    records = strategy.run()
+    ae_records = [next(records) for _ in range(cfg.train.epochs)]
+    assert [r.phase for r in ae_records] == ["autoencoder", "autoencoder"]
+    encoder_before = [w.copy() for w in model.encoder.get_weights()]
+    head_before = [w.copy() for w in head.get_weights()]
+    probe_records = list(records)
+    assert [r.phase for r in probe_records] == ["probe"] * 3
+    assert model.encoder.trainable is False
+    for before, after in zip(encoder_before, model.encoder.get_weights()):
+        assert before.tobytes() == after.tobytes()
+    assert any(not np.array_equal(a, b) for a, b in zip(head_before, head.get_weights()))
+
+
+def test_probe_steps_alone_never_move_the_encoder_in_alternating_mode():
+    raw = {**RAW, "probe": {"strategy": "alternating", "every": "epoch", "learning_rate": 0.05}}
+    _, _, model, head, strategy = setup(raw)
+    encoder_before = [w.copy() for w in model.encoder.get_weights()]
+    strategy.run_probe_epoch()
+    for before, after in zip(encoder_before, model.encoder.get_weights()):
+        assert before.tobytes() == after.tobytes()
+
+
+@pytest.mark.parametrize("every", ["step", "epoch"])
+def test_alternating_trains_both_and_logs_both(every):
+    raw = {**RAW, "probe": {"strategy": "alternating", "every": every, "learning_rate": 0.05}}
+    cfg, _, model, head, strategy = setup(raw)
+    encoder_before = [w.copy() for w in model.encoder.get_weights()]
+    records = list(strategy.run())
+    assert [r.epoch for r in records] == [1, 2]
+    assert {"reconstruction_loss", "probe_loss", "probe_accuracy"} <= set(records[-1].train)
+    assert any(not np.array_equal(a, b) for a, b in zip(encoder_before, model.encoder.get_weights()))
+
+
+def test_probe_batches_come_only_from_the_labeled_subset():
+    _, splits, _, _, strategy = setup(RAW)
+    batches = strategy.probe_batches(steps=50)
+    assert set(np.unique(batches)) <= set(splits.labeled_idx.tolist())
+    assert batches.shape == (50, strategy.probe_batch_size)
+
+
+def test_linear_probe_learns_separable_codes_and_not_a_constant_one():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, size=800)
+    centers = np.eye(4, dtype="float32") * 6
+    z = centers[y] + rng.normal(size=(800, 4)).astype("float32")
+    head_cfg = config.from_dict({"probe": {"head": "linear"}}).probe
+
+    def fit(codes):
+        probe = Probe(build_head(head_cfg, 4, 4), build_optimizer("adam", 0.05))
+        for _ in range(30):
+            for i in range(0, 800, 100):
+                probe.train_step(codes[i : i + 100], y[i : i + 100])
+        return float((probe.head.predict_on_batch(codes).argmax(1) == y).mean())
+
+    assert fit(z) > 0.95
+    assert fit(np.zeros_like(z)) < 0.4
+
+
+def test_mlp_head_has_the_configured_widths():
+    probe_cfg = config.from_dict({"probe": {"head": "mlp", "hidden": [16, 8]}}).probe
+    head = build_head(probe_cfg, 5, 3)
+    assert [layer.units for layer in head.layers if hasattr(layer, "units")] == [16, 8, 3]
+    assert head.layers[-1].activation.__name__ == "softmax"
