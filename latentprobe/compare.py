@@ -220,9 +220,7 @@ def make_labels(paths: Sequence[Path]) -> list[str]:
     return unique
 
 
-def build_table(
-    records: Sequence[RunRecord], problems: Sequence[Problem] = ()
-) -> Table:
+def build_table(records: Sequence[RunRecord], problems: Sequence[Problem] = ()) -> Table:
     """Lay the runs side by side; the first run is the baseline for differences.
 
     Args:
@@ -298,10 +296,7 @@ def render_text(table: Table) -> str:
         return "no runs to compare\n"
     header = ["", *_header(table)]
     config, metrics = _config_rows(table), _metric_rows(table)
-    widths = [
-        max(len(row[i]) for row in [header, *config, *metrics])
-        for i in range(len(header))
-    ]
+    widths = [max(len(row[i]) for row in [header, *config, *metrics]) for i in range(len(header))]
 
     def line(row: list[str]) -> str:
         first = row[0].ljust(widths[0])
@@ -322,9 +317,7 @@ def render_markdown(table: Table) -> str:
         header = [first, *_header(table)]
         sep = ["---"] + [("---:" if align_right else "---")] * (len(header) - 1)
         out = [header, sep, *rows]
-        return [
-            "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in out
-        ]
+        return ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in out]
 
     parts = md_table("config", _config_rows(table), align_right=False)
     parts += [""] + md_table("metric", _metric_rows(table), align_right=True)
@@ -344,17 +337,13 @@ def table_to_dict(table: Table) -> dict[str, Any]:
             "label": label,
             "config": {key: record.get_config(key) for key in table.config_fields},
             "metrics": {
-                name: _json_number(record.metrics[name])
-                for name in table.metrics
-                if name in record.metrics
+                name: _json_number(record.metrics[name]) for name in table.metrics if name in record.metrics
             },
         }
         for record, label in zip(table.records, table.labels, strict=True)
     ]
     diff = {
-        table.labels[run]: {
-            name: _json_number(table.diff_to_first(name, run)) for name in table.metrics
-        }
+        table.labels[run]: {name: _json_number(table.diff_to_first(name, run)) for name in table.metrics}
         for run in range(1, len(table.records))
     }
     return {
@@ -408,15 +397,11 @@ def render(table: Table, fmt: str) -> str:
     try:
         renderer = _RENDERERS[fmt]
     except KeyError:
-        raise ValueError(
-            f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}"
-        ) from None
+        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}") from None
     return renderer(table)
 
 
-def compare(
-    paths: Iterable[str | Path], fmt: str = "table"
-) -> tuple[str, list[Problem]]:
+def compare(paths: Iterable[str | Path], fmt: str = "table") -> tuple[str, list[Problem]]:
     """Load the runs at ``paths`` (sweeps expanded) and render their comparison.
 
     Returns:

@@ -198,9 +198,7 @@ def _take_variant_block(model_raw: dict[str, Any]) -> tuple[dict[str, Any] | Non
     for name in list(model_raw):
         if name in MODELS:
             if name != kind:
-                raise ConfigError(
-                    f"model.{name}", f"settings for kind '{name}', but model.kind is '{kind}'"
-                )
+                raise ConfigError(f"model.{name}", f"settings for kind '{name}', but model.kind is '{kind}'")
             found = model_raw.pop(name)
             if found is not None and not isinstance(found, dict):
                 raise ConfigError(f"model.{name}", f"expected a mapping of settings, got {_kind(found)}")
@@ -232,7 +230,9 @@ def _check_consistency(config: RunConfig) -> None:
     if any(s < 0 for s in config.seeds):
         raise ConfigError("seed", f"expected seeds >= 0, got {config.seed}")
     if config.data.name == "npz" and not config.data.path:
-        raise ConfigError("data.path", "data.name 'npz' needs data.path (a .npz with x_train, y_train, x_test, y_test)")
+        raise ConfigError(
+            "data.path", "data.name 'npz' needs data.path (a .npz with x_train, y_train, x_test, y_test)"
+        )
     v = config.data.validation
     if isinstance(v, float) and not v < 1:
         raise ConfigError("data.validation", f"a fraction must be below 1, got {v}")

@@ -26,7 +26,7 @@ class ConfigError(UserError):
             where = f"{where}:{self.line}"
         return f"{where}: {self.key}: {self.problem}" if self.key else f"{where}: {self.problem}"
 
-    def located(self, source: str, line: int | None = None) -> "ConfigError":
+    def located(self, source: str, line: int | None = None) -> ConfigError:
         """Return the same error with the file (and YAML line) filled in."""
         return ConfigError(self.key, self.problem, source, self.line if line is None else line)
 

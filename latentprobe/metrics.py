@@ -73,7 +73,9 @@ def encode(model: Any, x: np.ndarray, chunk: int = CHUNK) -> np.ndarray:
     """The probe's features for every row of ``x``, shape (n, latent)."""
     cache = model.__dict__.setdefault("_latentprobe_measure", {})
     if "encode" not in cache:
-        cache["encode"] = tf.function(lambda xb: model.probe_features(xb, training=False), reduce_retracing=True)
+        cache["encode"] = tf.function(
+            lambda xb: model.probe_features(xb, training=False), reduce_retracing=True
+        )
     fn = cache["encode"]
     parts = [fn(tf.convert_to_tensor(x[s : s + chunk], tf.float32)).numpy() for s in range(0, len(x), chunk)]
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)

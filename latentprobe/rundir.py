@@ -51,9 +51,7 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     # Serialise first, so an unserialisable object leaves no temp file behind.
     text = json.dumps(obj, indent=2, sort_keys=False, default=_to_json_value) + "\n"
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -98,9 +96,7 @@ def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise RunDirError(
-            f"{path}: invalid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
-        ) from None
+        raise RunDirError(f"{path}: invalid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
     if not isinstance(obj, dict):
         raise RunDirError(f"{path}: expected a JSON object, got {type(obj).__name__}")
     return obj
@@ -112,15 +108,8 @@ def create_run_dir(parent: str | os.PathLike[str], base_name: str) -> Path:
     If that exists, tries ``base_name-1``, ``base_name-2`` ... An existing directory is never
     reused; ``mkdir(exist_ok=False)`` makes this safe against a concurrent run taking the same name.
     """
-    if (
-        not base_name
-        or base_name in (".", "..")
-        or "/" in base_name
-        or os.sep in base_name
-    ):
-        raise RunDirError(
-            f"invalid run name {base_name!r}: must be a plain directory name"
-        )
+    if not base_name or base_name in (".", "..") or "/" in base_name or os.sep in base_name:
+        raise RunDirError(f"invalid run name {base_name!r}: must be a plain directory name")
     parent = Path(parent)
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -135,9 +124,7 @@ def create_run_dir(parent: str | os.PathLike[str], base_name: str) -> Path:
             suffix += 1
             continue
         except OSError as e:
-            raise RunDirError(
-                f"{candidate}: cannot create run directory: {e}"
-            ) from None
+            raise RunDirError(f"{candidate}: cannot create run directory: {e}") from None
         return candidate
 
 

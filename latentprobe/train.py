@@ -127,47 +127,49 @@ def _train(
     )
 
     tb = TensorBoardLog(run_dir / "tb")
-    tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
-    grid = splits.test.x[:GRID_IMAGES]
-    history: dict[str, list[Any]] = {"epoch": [], "phase": []}
-    train_seconds, samples = 0.0, 0
-    total_epochs = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
+    try:
+        tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
+        grid = splits.test.x[:GRID_IMAGES]
+        history: dict[str, list[Any]] = {"epoch": [], "phase": []}
+        train_seconds, samples = 0.0, 0
+        total_epochs = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
 
-    epoch_start = time.perf_counter()
-    for record in strategy.run():
-        train_seconds += time.perf_counter() - epoch_start
-        samples += record.samples
-        val = measure(
-            model,
-            head,
-            splits.val.x,
-            splits.val.y,
-            autoencoder=record.trained_autoencoder,
-            probe=record.trained_probe,
-        )
-        train = {k: v for k, v in record.train.items() if k != "loss"}
-        tb.write_scalars("train", record.epoch, train)
-        tb.write_scalars("val", record.epoch, val)
-        if record.trained_autoencoder:
-            if splits.is_image:
-                tb.write_reconstructions(record.epoch, grid, model.predict_on_batch(grid))
-            tb.write_latent_histogram(record.epoch, encode(model, splits.test.x[:1000]))
-        _append_history(history, record, train, val)
-        if progress is not None:
-            progress(_progress_line(record, total_epochs, train, val, time.perf_counter() - epoch_start))
         epoch_start = time.perf_counter()
+        for record in strategy.run():
+            train_seconds += time.perf_counter() - epoch_start
+            samples += record.samples
+            val = measure(
+                model,
+                head,
+                splits.val.x,
+                splits.val.y,
+                autoencoder=record.trained_autoencoder,
+                probe=record.trained_probe,
+            )
+            train = {k: v for k, v in record.train.items() if k != "loss"}
+            tb.write_scalars("train", record.epoch, train)
+            tb.write_scalars("val", record.epoch, val)
+            if record.trained_autoencoder:
+                if splits.is_image:
+                    tb.write_reconstructions(record.epoch, grid, model.predict_on_batch(grid))
+                tb.write_latent_histogram(record.epoch, encode(model, splits.test.x[:1000]))
+            _append_history(history, record, train, val)
+            if progress is not None:
+                progress(_progress_line(record, total_epochs, train, val, time.perf_counter() - epoch_start))
+            epoch_start = time.perf_counter()
 
-    model.encoder.save(run_dir / rundir.ENCODER)
-    model.decoder.save(run_dir / rundir.DECODER)
-    head.save(run_dir / rundir.PROBE)
+        model.encoder.save(run_dir / rundir.ENCODER)
+        model.decoder.save(run_dir / rundir.DECODER)
+        head.save(run_dir / rundir.PROBE)
 
-    test = measure(model, head, splits.test.x, splits.test.y)
-    test["chance_accuracy"] = chance_accuracy(
-        splits.train.y[splits.labeled_idx], splits.test.y, splits.num_classes
-    )
-    val = measure(model, head, splits.val.x, splits.val.y)
-    tb.write_scalars("test", history["epoch"][-1], test)
-    tb.close()
+        test = measure(model, head, splits.test.x, splits.test.y)
+        test["chance_accuracy"] = chance_accuracy(
+            splits.train.y[splits.labeled_idx], splits.test.y, splits.num_classes
+        )
+        val = measure(model, head, splits.val.x, splits.val.y)
+        tb.write_scalars("test", history["epoch"][-1], test)
+    finally:
+        tb.close()  # flush what was logged, even when training failed
 
     return {
         "schema_version": SCHEMA_VERSION,

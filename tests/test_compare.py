@@ -120,9 +120,7 @@ def test_load_runs_keeps_full_config_and_all_numeric_metrics(
     assert problems == []
     assert [r.path for r in records] == two_runs
     vae = records[1]
-    assert (
-        vae.config["train"]["batch_size"] == 128
-    )  # whole config kept, not only key fields
+    assert vae.config["train"]["batch_size"] == 128  # whole config kept, not only key fields
     assert vae.get_config("model.kind") == "vae"
     assert vae.metrics == {
         "test/reconstruction_loss": 0.12,
@@ -149,9 +147,7 @@ def test_missing_and_partial_runs_become_problems_others_still_show(
     (bad_json / "summary.json").write_text('{"schema_version": 1, "status": ')
     ghost = tmp_path / "ghost"
 
-    text, problems = compare(
-        [two_runs[0], failed, no_summary, bad_json, ghost, two_runs[1]], fmt="json"
-    )
+    text, problems = compare([two_runs[0], failed, no_summary, bad_json, ghost, two_runs[1]], fmt="json")
 
     assert [p.path for p in problems] == [failed, no_summary, bad_json, ghost]
     reasons = [p.reason for p in problems]
@@ -161,9 +157,7 @@ def test_missing_and_partial_runs_become_problems_others_still_show(
     assert reasons[3] == f"{ghost}: no such directory"
     out = json.loads(text)
     assert [r["label"] for r in out["runs"]] == ["ae-run", "vae-run"]
-    assert out["problems"] == [
-        {"path": str(p.path), "reason": p.reason} for p in problems
-    ]
+    assert out["problems"] == [{"path": str(p.path), "reason": p.reason} for p in problems]
 
 
 def test_sweep_expands_in_order(tmp_path: Path) -> None:
@@ -244,11 +238,7 @@ def test_text_table_shows_config_and_formatted_numbers(two_runs: list[Path]) -> 
     text, _ = compare(two_runs, fmt="table")
     lines = text.splitlines()
     assert lines[0].split() == ["ae-run", "vae-run", "diff", "vae-run"]
-    row = {
-        line.split()[0]: line.split()[1:]
-        for line in lines[1:]
-        if line and not line.startswith("-")
-    }
+    row = {line.split()[0]: line.split()[1:] for line in lines[1:] if line and not line.startswith("-")}
     assert row["model.kind"] == ["ae", "vae"]
     assert row["seed"] == ["0", "1"]
     assert row["probe.strategy"] == ["alternating", "alternating"]
@@ -261,9 +251,9 @@ def test_text_table_shows_config_and_formatted_numbers(two_runs: list[Path]) -> 
         "+0.0000",
     ]
     # config rows come before metric rows
-    assert lines.index(
-        next(x for x in lines if x.startswith("data.labels"))
-    ) < lines.index(next(x for x in lines if x.startswith("test/probe_accuracy")))
+    assert lines.index(next(x for x in lines if x.startswith("data.labels"))) < lines.index(
+        next(x for x in lines if x.startswith("test/probe_accuracy"))
+    )
     # columns line up: every metric row has the same length once right-aligned
     metric_lines = [x for x in lines if x.startswith(("test/", "val/", "timing/"))]
     assert len({len(x) for x in metric_lines}) == 1
@@ -296,22 +286,14 @@ def test_all_formats_carry_the_same_numbers(tmp_path: Path) -> None:
         for i, run in enumerate(as_json["runs"]):
             expected = table.value(name, i)
             assert run["metrics"].get(name) == expected  # full precision in json
-            assert (
-                float(row[run["label"]]) if row[run["label"]] else None
-            ) == expected  # and csv
+            assert (float(row[run["label"]]) if row[run["label"]] else None) == expected  # and csv
             if i:
                 diff = table.diff_to_first(name, i)
                 assert as_json["diff_to_first"][run["label"]][name] == diff
-                assert (
-                    float(row[f"diff {run['label']}"])
-                    if row[f"diff {run['label']}"]
-                    else None
-                ) == diff
+                assert (float(row[f"diff {run['label']}"]) if row[f"diff {run['label']}"] else None) == diff
                 cell = format_number(diff, signed=True)
                 assert cell in text and cell in markdown
-            assert (
-                format_number(expected) in text and format_number(expected) in markdown
-            )
+            assert format_number(expected) in text and format_number(expected) in markdown
 
     assert as_json["runs"][0]["metrics"]["test/probe_accuracy"] == 0.9123456789
     assert as_json["runs"][0]["config"] == {
@@ -325,9 +307,7 @@ def test_all_formats_carry_the_same_numbers(tmp_path: Path) -> None:
     }
     assert as_json["runs"][0]["path"] == str(runs[0])
     assert as_json["diff_to_first"]["r1"]["test/kl"] is None
-    assert (
-        "0.0001235" in text
-    )  # tiny numbers keep 4 significant digits rather than 0.0001
+    assert "0.0001235" in text  # tiny numbers keep 4 significant digits rather than 0.0001
 
 
 def test_format_number() -> None:

@@ -144,7 +144,10 @@ def test_unknown_optimizer():
 
 
 def test_settings_block_for_another_kind_is_an_error():
-    with pytest.raises(ConfigError, match=r"model.vae: settings for kind 'vae', but model.kind is 'ae'|model.vae: unknown key"):
+    with pytest.raises(
+        ConfigError,
+        match=r"model.vae: settings for kind 'vae', but model.kind is 'ae'|model.vae: unknown key",
+    ):
         load_yaml("model:\n  kind: ae\n  vae:\n    beta: 2\n")
 
 

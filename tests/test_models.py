@@ -27,7 +27,7 @@ def test_every_kind_trains_a_few_steps_with_finite_losses(kind):
     logs = [model.train_step(x) for _ in range(3)]
     assert all(np.isfinite(float(v)) for log in logs for v in log.values())
     assert set(model.all_terms) <= set(logs[-1])
-    assert any(not np.array_equal(a, b) for a, b in zip(before, model.encoder.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.encoder.get_weights(), strict=True))
     assert tuple(model(x).shape) == (32, 8, 8, 1)
     assert tuple(model.probe_features(x).shape) == (32, 3)
 

@@ -41,9 +41,9 @@ def test_frozen_strategy_leaves_encoder_weights_bit_identical():
     probe_records = list(records)
     assert [r.phase for r in probe_records] == ["probe"] * 3
     assert model.encoder.trainable is False
-    for before, after in zip(encoder_before, model.encoder.get_weights()):
+    for before, after in zip(encoder_before, model.encoder.get_weights(), strict=True):
         assert before.tobytes() == after.tobytes()
-    assert any(not np.array_equal(a, b) for a, b in zip(head_before, head.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(head_before, head.get_weights(), strict=True))
 
 
 def test_probe_steps_alone_never_move_the_encoder_in_alternating_mode():
@@ -51,7 +51,7 @@ def test_probe_steps_alone_never_move_the_encoder_in_alternating_mode():
     _, _, model, head, strategy = setup(raw)
     encoder_before = [w.copy() for w in model.encoder.get_weights()]
     strategy.run_probe_epoch()
-    for before, after in zip(encoder_before, model.encoder.get_weights()):
+    for before, after in zip(encoder_before, model.encoder.get_weights(), strict=True):
         assert before.tobytes() == after.tobytes()
 
 
@@ -63,7 +63,9 @@ def test_alternating_trains_both_and_logs_both(every):
     records = list(strategy.run())
     assert [r.epoch for r in records] == [1, 2]
     assert {"reconstruction_loss", "probe_loss", "probe_accuracy"} <= set(records[-1].train)
-    assert any(not np.array_equal(a, b) for a, b in zip(encoder_before, model.encoder.get_weights()))
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(encoder_before, model.encoder.get_weights(), strict=True)
+    )
 
 
 def test_probe_batches_come_only_from_the_labeled_subset():

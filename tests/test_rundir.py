@@ -31,9 +31,7 @@ def make_run(
     path.mkdir(parents=True)
     for name in files:
         if name == rundir.SUMMARY:
-            write_json(
-                path / name, {"schema_version": 1, "status": status, "metrics": {}}
-            )
+            write_json(path / name, {"schema_version": 1, "status": status, "metrics": {}})
         else:
             (path / name).write_bytes(b"")
     return path
@@ -174,10 +172,7 @@ def test_read_summary_not_a_run(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunDirError) as info:
         read_summary(tmp_path / "empty")
-    assert (
-        str(info.value)
-        == f"{tmp_path / 'empty'}: not a latentprobe run (no summary.json)"
-    )
+    assert str(info.value) == f"{tmp_path / 'empty'}: not a latentprobe run (no summary.json)"
 
 
 def test_read_summary_missing_dir(tmp_path: Path) -> None:
@@ -193,9 +188,7 @@ def test_read_summary_missing_dir(tmp_path: Path) -> None:
         ({"schema_version": True}, "unsupported schema_version True"),
     ],
 )
-def test_read_summary_checks_schema_version(
-    tmp_path: Path, summary: dict, message: str
-) -> None:
+def test_read_summary_checks_schema_version(tmp_path: Path, summary: dict, message: str) -> None:
     write_json(tmp_path / "summary.json", summary)
     with pytest.raises(RunDirError, match=message) as info:
         read_summary(tmp_path)

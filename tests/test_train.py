@@ -31,8 +31,14 @@ def test_run_dir_is_named_after_kind_latent_and_seed(run):
 
 def test_run_dir_holds_every_file(run):
     _, _, run_dir = run
-    for name in ("config.yaml", "summary.json", "encoder.keras", "decoder.keras", "probe.keras",
-                 "labeled_subset.npz"):
+    for name in (
+        "config.yaml",
+        "summary.json",
+        "encoder.keras",
+        "decoder.keras",
+        "probe.keras",
+        "labeled_subset.npz",
+    ):
         assert (run_dir / name).is_file(), name
     assert any((run_dir / "tb" / "train").iterdir())
 

@@ -49,8 +49,7 @@ class Autoencoder(keras.Model):
         self.reconstruction_kind = reconstruction_loss
         self.settings = settings
         self.trackers = {
-            name: keras.metrics.Mean(name=name)
-            for name in ("loss", "reconstruction_loss", *self.loss_terms)
+            name: keras.metrics.Mean(name=name) for name in ("loss", "reconstruction_loss", *self.loss_terms)
         }
 
     # -- construction ------------------------------------------------------------------------------
