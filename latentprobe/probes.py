@@ -195,7 +195,7 @@ class AlternatingStrategy(Strategy):
 
 
 class FrozenStrategy(Strategy):
-    """Train the autoencoder for ``train.epochs``, freeze the encoder, train the probe for ``probe.epochs``."""
+    """Train the autoencoder ``train.epochs``, freeze the encoder, train the probe ``probe.epochs``."""
 
     def run(self) -> Iterator[EpochRecord]:
         for epoch in range(1, self.cfg.train.epochs + 1):

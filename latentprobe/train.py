@@ -194,7 +194,7 @@ def _append_history(history: dict[str, list[Any]], record: Any, train: dict, val
     length = len(history["epoch"])
     for key, value in row.items():
         history.setdefault(key, [None] * (length - 1)).append(value)
-    for key, values in history.items():
+    for values in history.values():
         if len(values) < length:  # a term this phase did not produce
             values.append(None)
 
