@@ -37,3 +37,23 @@ class DataError(UserError):
 
 class RunDirError(UserError):
     """A directory is not a (complete) latentprobe run."""
+
+
+class NonFiniteLoss(Exception):
+    """Training produced a NaN or inf loss (or weights): the run stops, ``status: failed``, exit code 1.
+
+    Not a :class:`UserError`: the input was valid, the optimisation diverged (e.g. a learning rate too
+    large for the data). ``step`` is the step of the epoch that went bad, when known; ``epoch`` the epoch.
+    """
+
+    def __init__(self, message: str, step: int | None = None):
+        super().__init__(message)
+        self.step = step
+        self.epoch: int | None = None  # filled in by the trainer, which counts epochs
+
+
+class DataSettingError(ConfigError, DataError):
+    """A ``data.*`` setting the data cannot satisfy (more labels than the train split holds, ...).
+
+    A config error (file, dotted key, line) found once the data is read, still before any training.
+    """

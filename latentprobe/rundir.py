@@ -141,6 +141,12 @@ def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: not a directory")
     path = run_dir / SUMMARY
+    if not path.exists() and (run_dir / CONFIG).exists():
+        # config.yaml is written first, summary.json last: the run is still going or was killed.
+        raise RunDirError(
+            f"{run_dir}: incomplete run: no {SUMMARY} (still running, or killed; "
+            f"`latentprobe train --resume {run_dir}` continues it)"
+        )
     if not path.exists():
         raise RunDirError(f"{run_dir}: not a latentprobe run (no {SUMMARY})")
     summary = read_json(path)
@@ -171,7 +177,17 @@ def check_complete(run_dir: str | os.PathLike[str]) -> None:
     summary = read_summary(run_dir)
     status = summary.get("status")
     if status != STATUS_COMPLETED:
-        raise RunDirError(f"{run_dir}: run did not complete (status: {status})")
+        raise RunDirError(f"{run_dir}: {describe_incomplete(summary)}")
+
+
+def describe_incomplete(summary: dict[str, Any]) -> str:
+    """Why a run's summary is not a completed run's: its status, reason and where to resume."""
+    text = f"run did not complete (status: {summary.get('status')})"
+    if summary.get("reason"):
+        text += f": {summary['reason']}"
+    if summary.get("checkpoint_epoch"):
+        text += f"; last checkpoint: epoch {summary['checkpoint_epoch']}"
+    return text
 
 
 def read_sweep(sweep_dir: str | os.PathLike[str]) -> list[Path]:
