@@ -24,7 +24,10 @@ class ConfigError(UserError):
         where = self.source or "<config>"
         if self.line is not None:
             where = f"{where}:{self.line}"
-        return f"{where}: {self.key}: {self.problem}" if self.key else f"{where}: {self.problem}"
+        # One line, whatever the YAML held: a key or value with a newline or control character is quoted.
+        key = self.key if self.key.isprintable() else repr(self.key)
+        problem = self.problem.replace("\r", "\\r").replace("\n", "\\n")
+        return f"{where}: {key}: {problem}" if key else f"{where}: {problem}"
 
     def located(self, source: str, line: int | None = None) -> ConfigError:
         """Return the same error with the file (and YAML line) filled in."""
