@@ -47,9 +47,13 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     ``os.replace``-d over ``path``: a reader sees the old file or the new one, never half of one.
     numpy scalars and arrays are converted to Python values.
     """
-    path = Path(path)
     # Serialise first, so an unserialisable object leaves no temp file behind.
-    text = json.dumps(obj, indent=2, sort_keys=False, default=_to_json_value) + "\n"
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_to_json_value) + "\n")
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file, fsynced, then renamed over ``path``)."""
+    path = Path(path)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -122,7 +122,7 @@ def run_one(
     started = time.perf_counter()
     run_dir = Path(run_dir)
     if not resume:
-        (run_dir / rundir.CONFIG).write_text(config_mod.dump(cfg))
+        rundir.write_text(run_dir / rundir.CONFIG, config_mod.dump(cfg))
     seed_everything(cfg.seed)
     if splits is None:
         splits = data_mod.load(cfg.data, cfg.seed)
@@ -200,7 +200,7 @@ def _train(
 
     tb = TensorBoardLog(run_dir / "tb")
     try:
-        if not resume:
+        if state is None:  # a run resumed from a checkpoint logged them already
             tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
         grid = splits.test.x[:GRID_IMAGES]
         total_epochs = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -147,6 +148,11 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, reference
     assert resumed["resumed_at_epochs"] == [stop]
     assert_same_results(resumed, reference[strategy])
     assert rundir.read_json(run_dir / "summary.json") == resumed
+    if strategy == "frozen":  # the encoder was frozen again before the probe phase went on
+        import keras
+
+        encoder = keras.models.load_model(run_dir / "encoder.keras")
+        assert not encoder.trainable and not encoder.trainable_weights
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +209,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, long_refe
     assert_same_results(resumed, reference)
 
 
+@pytest.mark.slow  # a second TensorFlow process; the in-process Ctrl-C tests above run by default
 def test_ctrl_c_ends_cleanly_as_interrupted_and_resumes(tmp_path, long_reference):
     raw = dict(long_reference[0], output={"dir": str(tmp_path / "runs")})
     process = start_training(
@@ -296,3 +303,16 @@ def test_nan_in_a_later_epoch_keeps_the_last_good_checkpoint(tmp_path):
     assert "ae-z4-s0" in result.stdout
     assert f"warning: {run_dir}: run did not complete (status: failed): non-finite loss" in result.stderr
     assert "last checkpoint: epoch 2" in result.stderr
+
+
+def test_every_json_and_config_write_is_atomic():
+    # Files are written through rundir.write_json / write_text (temporary file, then rename) only.
+    package = REPO / "latentprobe"
+    offenders = [
+        f"{path.relative_to(REPO)}:{i}"
+        for path in package.rglob("*.py")
+        if path.name != "rundir.py"
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"json\.dump\(|(?<!rundir)\.write_text\(|(?<!fd)open\(.*[\"']w", line)
+    ]
+    assert offenders == []

@@ -117,13 +117,13 @@ def check_load(text: str, sets: list[str]) -> None:
     assert config.load_text(config.dump(cfg)) == cfg  # whatever loads, round-trips
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=yaml_text, sets=overrides)
 def test_load_never_raises_anything_but_config_error(text, sets):
     check_load(text, sets)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=mutated_valid())
 def test_mutated_valid_configs_load_or_fail_cleanly(raw):
     check_load(yaml.safe_dump(raw, allow_unicode=True), [])
