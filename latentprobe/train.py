@@ -143,8 +143,12 @@ def run_one(
 
 
 def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) -> None:
-    state = checkpoint.read_state(run_dir) if (run_dir / checkpoint.CHECKPOINTS).is_dir() else None
+    try:
+        state = checkpoint.read_state(run_dir)
+    except RunDirError:  # an unreadable state must not hide what stopped the run
+        state = None
     done = state["epoch"] if state else 0
+    total = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
     status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, NonFiniteLoss):
@@ -156,7 +160,7 @@ def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) ->
             "schema_version": SCHEMA_VERSION,
             "status": status,
             "reason": reason,
-            "epoch": done + 1,  # the epoch that was running
+            "epoch": min(done + 1, total),  # the epoch that was running (or the last, when saving failed)
             "checkpoint_epoch": done if state else None,  # `latentprobe train --resume` continues after it
             "run_dir": str(run_dir.resolve()),
             "config": config_mod.to_dict(cfg),
