@@ -68,18 +68,55 @@ def _progress(line: str) -> None:
 
 
 @app.command()
-def train(config: ConfigArg, set_: SetOpt = None) -> None:
-    """Train the autoencoder(s) a config describes, with probe training, into run directories."""
-    from latentprobe import config as config_mod
+def train(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config file.", show_default=False)] = None,  # noqa: UP045
+    set_: SetOpt = None,
+    resume: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--resume", help="Continue a killed or interrupted run directory from its last checkpoint."
+        ),
+    ] = None,
+) -> None:
+    """Train the autoencoder(s) a config describes, with probe training, into run directories.
 
+    Exit codes: 0 completed, 1 training failed (e.g. a NaN loss), 2 bad input, 130 interrupted (Ctrl-C).
+    """
+    from latentprobe import config as config_mod
+    from latentprobe.errors import ConfigError, NonFiniteLoss
+
+    if (config is None) == (resume is None):
+        raise _fail(UserError("train takes a CONFIG file or --resume RUN_DIR (one of the two)"))
+    if resume is not None and set_:
+        raise _fail(
+            UserError("--set cannot change a resumed run: it continues with the run's own config.yaml")
+        )
     _load_tensorflow()
+    progress = _progress if sys.stderr.isatty() else None
     try:
-        cfg = config_mod.load(config, set_ or [])
         from latentprobe import train as train_mod
 
-        summaries = train_mod.run(cfg, progress=_progress if sys.stderr.isatty() else None)
+        if resume is not None:
+            summaries = [train_mod.resume(resume, progress=progress)]
+        else:
+            cfg = config_mod.load(config, set_ or [])
+            summaries = train_mod.run(cfg, progress=progress)
+    except ConfigError as exc:
+        # Raised once the data is read (data.labels larger than the train split ...): name the file.
+        source = config if config is not None else resume / "config.yaml"
+        raise _fail(config_mod.locate(exc, source)) from None
     except UserError as exc:
         raise _fail(exc) from None
+    except NonFiniteLoss as exc:
+        where = getattr(exc, "run_dir", "?")
+        typer.echo(f"error: {where}: training failed in epoch {exc.epoch}: {exc} (status: failed)", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt as exc:
+        run_dir = getattr(exc, "run_dir", None)
+        where = f"{run_dir}: " if run_dir else ""
+        hint = f"; continue with: latentprobe train --resume {run_dir}" if run_dir else ""
+        typer.echo(f"interrupted: {where}status: interrupted{hint}", err=True)
+        raise typer.Exit(130) from None
     for s in summaries:
         test = s["metrics"]["test"]
         typer.echo(
@@ -131,11 +168,16 @@ def compare(
         raise _fail(UserError(f"--format: unknown format {format_!r} (expected one of: {choices})"))
     records, problems = compare_mod.load_runs(runs)
     for p in problems:
-        typer.echo(f"warning: {p.path}: {p.reason}", err=True)
+        reason = p.reason if p.reason.startswith(str(p.path)) else f"{p.path}: {p.reason}"
+        typer.echo(f"warning: {reason}", err=True)
     if not records:
         raise _fail(UserError("no complete run to compare"))
     typer.echo(compare_mod.render(compare_mod.build_table(records, problems), format_))
 
 
 def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # python -m latentprobe.cli
     app()

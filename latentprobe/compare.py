@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from latentprobe.errors import RunDirError
-from latentprobe.rundir import STATUS_COMPLETED, expand_runs, read_summary
+from latentprobe.rundir import STATUS_COMPLETED, describe_incomplete, expand_runs, read_summary
 
 FORMATS = ("table", "markdown", "json", "csv")
 
@@ -168,7 +168,7 @@ def read_run(path: Path) -> RunRecord:
     summary = read_summary(path)
     status = summary.get("status")
     if status != STATUS_COMPLETED:
-        raise RunDirError(f"{path}: run did not complete (status: {status})")
+        raise RunDirError(f"{path}: {describe_incomplete(summary)}")
     if not isinstance(summary.get("metrics"), dict):
         raise RunDirError(f"{path}: summary.json has no metrics")
     config = summary.get("config")

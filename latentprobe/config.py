@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -147,7 +148,7 @@ def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunCo
 def load_text(text: str, overrides: list[str] | tuple[str, ...] = (), source: str = "<config>") -> RunConfig:
     """Like :func:`load`, from YAML text."""
     try:
-        raw = yaml.safe_load(text)
+        raw = _yaml_load(text)
         lines = _key_lines(yaml.compose(text))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -241,8 +242,45 @@ def _check_consistency(config: RunConfig) -> None:
     for key in ("train.optimizer", "probe.optimizer"):
         section, name = key.split(".")
         _check_optimizer(getattr(getattr(config, section), name), key)
-    if not config.name or "/" in config.name or config.name in (".", ".."):
+    if not config.name or "/" in config.name or config.name in (".", "..") or "\0" in config.name:
         raise ConfigError("name", f"expected a plain directory name, got {config.name!r}")
+    _check_contradictions(config)
+
+
+def _check_contradictions(config: RunConfig) -> None:
+    """Settings each valid alone that cannot hold together, and values the runtime would choke on."""
+    data = config.data
+    if any(s > _MAX_SEED for s in config.seeds):
+        raise ConfigError("seed", f"expected seeds <= {_MAX_SEED} (NumPy's limit), got {config.seed}")
+    for key, value in (("output.dir", config.output.dir), ("data.path", data.path)):
+        if value is not None and ("\0" in value or not value.strip()):
+            raise ConfigError(key, f"expected a file system path, got {value!r}")
+    if data.path is not None and data.name == "digits":
+        raise ConfigError("data.path", "data.name 'digits' is bundled with scikit-learn and reads no file")
+    if data.limit is not None:
+        if isinstance(data.labels, int) and data.labels > data.limit:
+            raise ConfigError("data.labels", f"{data.labels} labels but data.limit keeps only {data.limit}")
+        if isinstance(data.validation, int) and data.validation >= data.limit:
+            raise ConfigError(
+                "data.validation",
+                f"holds out {data.validation} of the {data.limit} examples data.limit keeps, "
+                "leaving no training data",
+            )
+    _check_activation(config.model.activation)
+
+
+_MAX_SEED = 2**32 - 1
+
+
+def _check_activation(name: str) -> None:
+    import keras  # already imported by the model registry that checked model.kind
+
+    try:
+        keras.activations.get(name)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            "model.activation", f"unknown activation {name!r} (e.g. relu, tanh, elu, gelu)"
+        ) from None
 
 
 _OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta", "adagrad", "adamax", "nadam", "lion")
@@ -426,7 +464,7 @@ def _apply_override(raw: dict[str, Any], item: str, source: str) -> None:
     if not all(parts):
         raise ConfigError(dotted, "empty part in the override's key", "--set")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = _yaml_load(text) if text.strip() else None
     except yaml.YAMLError:
         raise ConfigError(dotted, f"cannot parse override value {text!r} as YAML", "--set") from None
     node = raw
@@ -438,6 +476,21 @@ def _apply_override(raw: dict[str, Any], item: str, source: str) -> None:
             raise ConfigError(".".join(parts[: i + 1]), f"is {_kind(child)}, not a mapping of keys", "--set")
         node = child
     node[parts[-1]] = value
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a float (YAML 1.2) rather than the string '1e-3'."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
@@ -452,6 +505,17 @@ def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
         for i, item in enumerate(node.value):
             lines[f"{prefix}[{i}]"] = item.start_mark.line + 1
     return lines
+
+
+def locate(error: ConfigError, path: str | Path) -> ConfigError:
+    """Name the config file (and the key's line in it) in an error raised without them, e.g. by data."""
+    if error.source is not None:
+        return error
+    try:
+        lines = _key_lines(yaml.compose(Path(path).read_text()))
+    except (OSError, yaml.YAMLError):
+        lines = {}
+    return error.located(str(path), _line_of(lines, error.key))
 
 
 def _line_of(lines: dict[str, int], key: str) -> int | None:

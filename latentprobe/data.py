@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from latentprobe.errors import DataError
+from latentprobe.errors import DataError, DataSettingError
 
 NAMES = ("digits", "mnist", "fashion_mnist", "npz")
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -208,7 +208,7 @@ def select_limit(y: np.ndarray, limit: int | None, rng: np.random.Generator) -> 
         return np.arange(n, dtype=np.int64)
     num_classes = int(y.max()) + 1
     if limit < num_classes:
-        raise DataError(f"data.limit={limit} is smaller than the number of classes ({num_classes})")
+        raise DataSettingError("data.limit", f"{limit} is smaller than the number of classes ({num_classes})")
     by_class = _indices_by_class(y, np.arange(n, dtype=np.int64), num_classes)
     counts = np.array([len(i) for i in by_class])
     # One example of every class first, so a rare class cannot round away to nothing.
@@ -228,28 +228,35 @@ def split_validation(
     """
     n = len(pool)
     if isinstance(validation, bool) or not isinstance(validation, numbers.Real):
-        raise DataError(f"data.validation={validation!r}: expected a fraction in (0, 1) or a count >= 1")
+        raise DataSettingError(
+            "data.validation", f"{validation!r}: expected a fraction in (0, 1) or a count >= 1"
+        )
     if not isinstance(validation, numbers.Integral):
         if not 0 < validation < 1:
-            raise DataError(f"data.validation={validation}: a fraction must lie strictly between 0 and 1")
+            raise DataSettingError(
+                "data.validation", f"{validation}: a fraction must lie strictly between 0 and 1"
+            )
         n_val = math.ceil(validation * n)
     else:
         n_val = int(validation)
     if n_val < 1:
-        raise DataError(f"data.validation={validation}: expected a fraction in (0, 1) or a count >= 1")
+        raise DataSettingError(
+            "data.validation", f"{validation}: expected a fraction in (0, 1) or a count >= 1"
+        )
     if n_val >= n:
-        raise DataError(
-            f"data.validation={validation} holds out {n_val} of the {n} train examples, "
-            "leaving no training data"
+        raise DataSettingError(
+            "data.validation",
+            f"{validation} holds out {n_val} of the {n} train examples, leaving no training data",
         )
     by_class = _indices_by_class(y[pool], pool, num_classes)
     counts = np.array([len(i) for i in by_class])
     take = _allocate(counts, n_val, rng)
     emptied = np.flatnonzero(take >= counts)
     if len(emptied):
-        raise DataError(
-            f"data.validation={validation} holds out every train example of class {emptied[0]} "
-            f"({counts[emptied[0]]} examples), leaving none to train on"
+        raise DataSettingError(
+            "data.validation",
+            f"{validation} holds out every train example of class {emptied[0]} "
+            f"({counts[emptied[0]]} examples), leaving none to train on",
         )
     val_parts = [rng.choice(i, k, replace=False) for i, k in zip(by_class, take, strict=True)]
     val_idx = np.sort(np.concatenate(val_parts))
@@ -269,13 +276,14 @@ def select_labeled(
     if labels == "all":
         return np.arange(n, dtype=np.int64)
     if isinstance(labels, bool) or not isinstance(labels, numbers.Integral):
-        raise DataError(f"data.labels={labels!r}: expected a number of examples or 'all'")
+        raise DataSettingError("data.labels", f"{labels!r}: expected a number of examples or 'all'")
     if labels > n:
-        raise DataError(f"data.labels={labels} is larger than the {n} examples of the train part")
+        raise DataSettingError("data.labels", f"{labels} is larger than the {n} examples of the train part")
     if labels < num_classes:
-        raise DataError(
-            f"data.labels={labels} is smaller than the number of classes ({num_classes}); "
-            "a balanced subset needs at least one example per class"
+        raise DataSettingError(
+            "data.labels",
+            f"{labels} is smaller than the number of classes ({num_classes}); "
+            "a balanced subset needs at least one example per class",
         )
     by_class = _indices_by_class(y, np.arange(n, dtype=np.int64), num_classes)
     counts = np.array([len(i) for i in by_class])
@@ -284,9 +292,10 @@ def select_labeled(
     spare = np.flatnonzero(counts > per_class)
     if len(short) or len(spare) < extra:
         needy = short[0] if len(short) else int(np.argmin(counts))
-        raise DataError(
-            f"data.labels={labels} needs {per_class} (or {per_class + 1}) examples per class, but class "
-            f"{needy} has only {counts[needy]} in the train part"
+        raise DataSettingError(
+            "data.labels",
+            f"{labels} needs {per_class} (or {per_class + 1}) examples per class, but class "
+            f"{needy} has only {counts[needy]} in the train part",
         )
     take = np.full(num_classes, per_class)
     take[rng.choice(spare, extra, replace=False)] += 1

@@ -24,7 +24,10 @@ class ConfigError(UserError):
         where = self.source or "<config>"
         if self.line is not None:
             where = f"{where}:{self.line}"
-        return f"{where}: {self.key}: {self.problem}" if self.key else f"{where}: {self.problem}"
+        # One line, whatever the YAML held: a key or value with a newline or control character is quoted.
+        key = self.key if self.key.isprintable() else repr(self.key)
+        problem = self.problem.replace("\r", "\\r").replace("\n", "\\n")
+        return f"{where}: {key}: {problem}" if key else f"{where}: {problem}"
 
     def located(self, source: str, line: int | None = None) -> ConfigError:
         """Return the same error with the file (and YAML line) filled in."""
@@ -37,3 +40,23 @@ class DataError(UserError):
 
 class RunDirError(UserError):
     """A directory is not a (complete) latentprobe run."""
+
+
+class NonFiniteLoss(Exception):
+    """Training produced a NaN or inf loss (or weights): the run stops, ``status: failed``, exit code 1.
+
+    Not a :class:`UserError`: the input was valid, the optimisation diverged (e.g. a learning rate too
+    large for the data). ``step`` is the step of the epoch that went bad, when known; ``epoch`` the epoch.
+    """
+
+    def __init__(self, message: str, step: int | None = None):
+        super().__init__(message)
+        self.step = step
+        self.epoch: int | None = None  # filled in by the trainer, which counts epochs
+
+
+class DataSettingError(ConfigError, DataError):
+    """A ``data.*`` setting the data cannot satisfy (more labels than the train split holds, ...).
+
+    A config error (file, dotted key, line) found once the data is read, still before any training.
+    """

@@ -12,6 +12,7 @@ the graph (``tf.range``), with a seeded NumPy permutation per epoch as the only 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from latentprobe.errors import NonFiniteLoss
 from latentprobe.models import losses
 from latentprobe.models.autoencoder import Autoencoder
 
@@ -135,57 +137,81 @@ class Strategy:
 
     # -- compiled epochs ---------------------------------------------------------------------------
 
+    # Each returns the number of steps it ran: it stops at the first step whose running losses are not
+    # finite (NaN or inf), so a diverged epoch ends there instead of computing on NaN weights.
+
     def _ae_epoch_graph(self, x, idx):
+        steps = tf.constant(0)
         for i in tf.range(tf.shape(idx)[0]):
-            self.model.train_step(tf.gather(x, idx[i]))
+            logs = self.model.train_step(tf.gather(x, idx[i]))
+            steps += 1
+            if not _all_finite(list(logs.values())):
+                break
+        return steps
 
     def _probe_epoch_graph(self, x, y, idx):
+        steps = tf.constant(0)
         for i in tf.range(tf.shape(idx)[0]):
             xb = tf.gather(x, idx[i])
             self.probe.train_step(self.model.probe_features(xb, training=False), tf.gather(y, idx[i]))
+            steps += 1
+            if not _all_finite([self.probe.loss_tracker.result()]):
+                break
+        return steps
 
     def _alternating_epoch_graph(self, x, y, ae_idx, probe_idx):
+        steps = tf.constant(0)
         for i in tf.range(tf.shape(ae_idx)[0]):
-            self.model.train_step(tf.gather(x, ae_idx[i]))
+            logs = self.model.train_step(tf.gather(x, ae_idx[i]))
             xb = tf.gather(x, probe_idx[i])
             self.probe.train_step(self.model.probe_features(xb, training=False), tf.gather(y, probe_idx[i]))
+            steps += 1
+            if not _all_finite([*logs.values(), self.probe.loss_tracker.result()]):
+                break
+        return steps
 
     def run_ae_epoch(self) -> tuple[dict[str, float], int]:
         idx = self.ae_batches()
         self.model.reset_metrics()
-        self._ae_epoch(self.x, tf.constant(idx, dtype=tf.int32))
-        return self.ae_results(), idx.size
+        steps = self._ae_epoch(self.x, tf.constant(idx, dtype=tf.int32))
+        results = self.ae_results()
+        check_finite(results, int(steps), len(idx))
+        return results, idx.size
 
     def run_probe_epoch(self) -> tuple[dict[str, float], int]:
         idx = self.probe_batches()
         self.probe.reset()
-        self._probe_epoch(self.x, self.y, tf.constant(idx, dtype=tf.int32))
-        return self.probe.results(), idx.size
+        steps = self._probe_epoch(self.x, self.y, tf.constant(idx, dtype=tf.int32))
+        results = self.probe.results()
+        check_finite(results, int(steps), len(idx))
+        return results, idx.size
 
     def ae_results(self) -> dict[str, float]:
         return {name: float(t.result()) for name, t in self.model.trackers.items()}
 
-    def run(self) -> Iterator[EpochRecord]:
+    def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
+        """Train epoch ``start_epoch + 1`` onwards (a resumed run restores its state first)."""
         raise NotImplementedError
 
 
 class AlternatingStrategy(Strategy):
     """Autoencoder and probe take turns: per step (one batch each) or per epoch (one pass each)."""
 
-    def run(self) -> Iterator[EpochRecord]:
-        for epoch in range(1, self.cfg.train.epochs + 1):
+    def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
+        for epoch in range(start_epoch + 1, self.cfg.train.epochs + 1):
             if self.cfg.probe.every == "step":
                 ae_idx = self.ae_batches()
                 probe_idx = self.probe_batches(steps=len(ae_idx))
                 self.model.reset_metrics()
                 self.probe.reset()
-                self._alternating_epoch(
+                steps = self._alternating_epoch(
                     self.x,
                     self.y,
                     tf.constant(ae_idx, dtype=tf.int32),
                     tf.constant(probe_idx, dtype=tf.int32),
                 )
                 train = {**self.ae_results(), **self.probe.results()}
+                check_finite(train, int(steps), len(ae_idx))
                 samples = ae_idx.size + probe_idx.size
             else:
                 ae, ae_samples = self.run_ae_epoch()
@@ -197,16 +223,29 @@ class AlternatingStrategy(Strategy):
 class FrozenStrategy(Strategy):
     """Train the autoencoder ``train.epochs``, freeze the encoder, train the probe ``probe.epochs``."""
 
-    def run(self) -> Iterator[EpochRecord]:
-        for epoch in range(1, self.cfg.train.epochs + 1):
+    def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
+        for epoch in range(start_epoch + 1, self.cfg.train.epochs + 1):
             train, samples = self.run_ae_epoch()
             yield EpochRecord(epoch, "autoencoder", train, samples)
         # Frozen for real, not just left out of the probe's variable list: a later fit() or optimizer
-        # built on this encoder sees no trainable weights.
+        # built on this encoder sees no trainable weights. (A run resumed in the probe phase gets here too.)
         self.model.encoder.trainable = False
-        for i in range(1, self.cfg.probe.epochs + 1):
+        for i in range(max(1, start_epoch - self.cfg.train.epochs + 1), self.cfg.probe.epochs + 1):
             train, samples = self.run_probe_epoch()
             yield EpochRecord(self.cfg.train.epochs + i, "probe", train, samples)
+
+
+def _all_finite(values: list[Any]):
+    """A scalar boolean tensor: every value is finite (no NaN, no inf)."""
+    return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32))) for v in values]))
+
+
+def check_finite(results: dict[str, float], steps: int, total: int) -> None:
+    """Raise :class:`NonFiniteLoss` if an epoch's losses are NaN/inf (its graph stopped at ``steps``)."""
+    bad = {name: value for name, value in results.items() if not math.isfinite(value)}
+    if bad or steps < total:
+        shown = ", ".join(f"{name} {value}" for name, value in bad.items()) or "a loss"
+        raise NonFiniteLoss(f"non-finite loss ({shown}) at step {steps} of {total}", step=steps)
 
 
 STRATEGIES: dict[str, type[Strategy]] = {

@@ -47,9 +47,13 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     ``os.replace``-d over ``path``: a reader sees the old file or the new one, never half of one.
     numpy scalars and arrays are converted to Python values.
     """
-    path = Path(path)
     # Serialise first, so an unserialisable object leaves no temp file behind.
-    text = json.dumps(obj, indent=2, sort_keys=False, default=_to_json_value) + "\n"
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_to_json_value) + "\n")
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file, fsynced, then renamed over ``path``)."""
+    path = Path(path)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -141,6 +145,12 @@ def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: not a directory")
     path = run_dir / SUMMARY
+    if not path.exists() and (run_dir / CONFIG).exists():
+        # config.yaml is written first, summary.json last: the run is still going or was killed.
+        raise RunDirError(
+            f"{run_dir}: incomplete run: no {SUMMARY} (still running, or killed; "
+            f"`latentprobe train --resume {run_dir}` continues it)"
+        )
     if not path.exists():
         raise RunDirError(f"{run_dir}: not a latentprobe run (no {SUMMARY})")
     summary = read_json(path)
@@ -171,7 +181,17 @@ def check_complete(run_dir: str | os.PathLike[str]) -> None:
     summary = read_summary(run_dir)
     status = summary.get("status")
     if status != STATUS_COMPLETED:
-        raise RunDirError(f"{run_dir}: run did not complete (status: {status})")
+        raise RunDirError(f"{run_dir}: {describe_incomplete(summary)}")
+
+
+def describe_incomplete(summary: dict[str, Any]) -> str:
+    """Why a run's summary is not a completed run's: its status, reason and where to resume."""
+    text = f"run did not complete (status: {summary.get('status')})"
+    if summary.get("reason"):
+        text += f": {summary['reason']}"
+    if summary.get("checkpoint_epoch"):
+        text += f"; last checkpoint: epoch {summary['checkpoint_epoch']}"
+    return text
 
 
 def read_sweep(sweep_dir: str | os.PathLike[str]) -> list[Path]:

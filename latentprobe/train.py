@@ -19,11 +19,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from latentprobe import checkpoint, models, rundir
 from latentprobe import config as config_mod
 from latentprobe import data as data_mod
-from latentprobe import models, rundir
 from latentprobe.config import RunConfig
-from latentprobe.errors import UserError
+from latentprobe.errors import NonFiniteLoss, RunDirError, UserError
 from latentprobe.metrics import chance_accuracy, encode, measure
 from latentprobe.probes import STRATEGIES, Probe, build_head, build_optimizer
 from latentprobe.tensorboard_log import TensorBoardLog, flatten_hparams
@@ -47,6 +47,7 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> list[dict[str, Any]
     """
     runs = cfg.expand()
     splits_by_seed = {seed: data_mod.load(cfg.data, seed) for seed in cfg.seeds}
+    resolve_device(cfg.train.device)  # a missing GPU is found before any run directory is made
     parent = Path(cfg.output.dir) / cfg.name
     summaries = []
     for run_cfg in runs:
@@ -76,44 +77,106 @@ def write_sweep(parent: Path, cfg: RunConfig, run_dirs: list[Path]) -> Path:
     return path
 
 
+def resume(run_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
+    """Continue a killed, interrupted or failed run from its last checkpoint (epoch 1 if it has none).
+
+    The run's own ``config.yaml`` decides everything, so the result equals an uninterrupted run's.
+
+    Raises:
+        RunDirError: ``run_dir`` is no run, has completed already, or its checkpoint does not fit.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / rundir.CONFIG).is_file():
+        raise RunDirError(f"{run_dir}: not a latentprobe run (no {rundir.CONFIG})")
+    if (run_dir / rundir.SUMMARY).is_file():
+        status = rundir.read_json(run_dir / rundir.SUMMARY).get("status")
+        if status == rundir.STATUS_COMPLETED:
+            raise RunDirError(f"{run_dir}: the run has completed; nothing to resume")
+    cfg = config_mod.load(run_dir / rundir.CONFIG)
+    if not cfg.is_single:
+        raise RunDirError(
+            f"{run_dir / rundir.CONFIG}: describes several runs; resume takes one run directory"
+        )
+    splits = data_mod.load(cfg.data, cfg.seed)
+    state = checkpoint.read_state(run_dir)
+    if state is not None and state.get("data_sha256") not in (None, splits.sha256):
+        raise RunDirError(f"{run_dir}: the data differs from the data the run was trained on")
+    resolve_device(cfg.train.device)
+    return run_one(cfg, run_dir, splits, progress, resume=True)
+
+
 def run_one(
-    cfg: RunConfig, run_dir: Path, splits: data_mod.Splits | None = None, progress: Progress | None = None
+    cfg: RunConfig,
+    run_dir: Path,
+    splits: data_mod.Splits | None = None,
+    progress: Progress | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Train one run (a single latent size and seed) into ``run_dir`` and return its summary."""
+    """Train one run (a single latent size and seed) into ``run_dir`` and return its summary.
+
+    With ``resume``, continue from the run directory's last checkpoint instead of starting fresh.
+    Whatever stops the run writes a summary with ``status`` ``failed`` or ``interrupted``, the
+    ``reason`` and the ``epoch``; the exception, re-raised, carries ``run_dir``.
+    """
     assert cfg.is_single, "run_one takes a config with one latent size and one seed"
     started = time.perf_counter()
     run_dir = Path(run_dir)
-    (run_dir / rundir.CONFIG).write_text(config_mod.dump(cfg))
+    if not resume:
+        rundir.write_text(run_dir / rundir.CONFIG, config_mod.dump(cfg))
     seed_everything(cfg.seed)
     if splits is None:
         splits = data_mod.load(cfg.data, cfg.seed)
-    write_labeled_subset(run_dir / LABELED_SUBSET, splits)
+    if not (resume and (run_dir / LABELED_SUBSET).exists()):
+        write_labeled_subset(run_dir / LABELED_SUBSET, splits)
 
     device = resolve_device(cfg.train.device)
     try:
         with tf.device(device.tf_name):
-            summary = _train(cfg, run_dir, splits, device.name, progress)
+            summary = _train(cfg, run_dir, splits, device.name, progress, resume, started)
     except BaseException as exc:
         # Whatever stopped the run, the directory says so: compare and eval name it instead of guessing.
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        rundir.write_json(
-            run_dir / rundir.SUMMARY,
-            {
-                "schema_version": SCHEMA_VERSION,
-                "status": status,
-                "reason": f"{type(exc).__name__}: {exc}",
-                "run_dir": str(run_dir.resolve()),
-                "config": config_mod.to_dict(cfg),
-            },
-        )
+        _write_stopped_summary(cfg, run_dir, exc)
+        exc.run_dir = str(run_dir)  # for the CLI's message
         raise
-    summary["timing"]["total_seconds"] = time.perf_counter() - started
     rundir.write_json(run_dir / rundir.SUMMARY, summary)
     return summary
 
 
+def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) -> None:
+    try:
+        state = checkpoint.read_state(run_dir)
+    except RunDirError:  # an unreadable state must not hide what stopped the run
+        state = None
+    done = state["epoch"] if state else 0
+    total = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
+    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, NonFiniteLoss):
+        exc.epoch = done + 1
+        reason = f"{exc} in epoch {done + 1}"
+    rundir.write_json(
+        run_dir / rundir.SUMMARY,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "status": status,
+            "reason": reason,
+            "epoch": min(done + 1, total),  # the epoch that was running (or the last, when saving failed)
+            "checkpoint_epoch": done if state else None,  # `latentprobe train --resume` continues after it
+            "run_dir": str(run_dir.resolve()),
+            "config": config_mod.to_dict(cfg),
+            "history": state["history"] if state else None,
+        },
+    )
+
+
 def _train(
-    cfg: RunConfig, run_dir: Path, splits: data_mod.Splits, device: str, progress: Progress | None
+    cfg: RunConfig,
+    run_dir: Path,
+    splits: data_mod.Splits,
+    device: str,
+    progress: Progress | None,
+    resume: bool,
+    started: float,
 ) -> dict[str, Any]:
     latent = cfg.model.latent
     model = models.build(cfg.model, latent, splits.input_shape, splits.num_classes)
@@ -126,16 +189,28 @@ def _train(
         model, probe, splits.train.x, splits.train.y, splits.labeled_idx, cfg, rng
     )
 
+    variables = checkpoint.collect_variables(model, head, [probe.optimizer])
+    history: dict[str, list[Any]] = {"epoch": [], "phase": []}
+    train_seconds, samples, earlier_seconds, resumed_at = 0.0, 0, 0.0, []
+    state = checkpoint.read_state(run_dir) if resume else None
+    if state is not None:
+        checkpoint.restore(run_dir, state, variables)
+        strategy.rng.bit_generator.state = state["rng"]
+        history, train_seconds, samples = state["history"], state["train_seconds"], state["samples"]
+        earlier_seconds, resumed_at = state["total_seconds"], state["resumed_at_epochs"]
+    start_epoch = state["epoch"] if state else 0
+    if resume:
+        resumed_at = [*resumed_at, start_epoch]
+
     tb = TensorBoardLog(run_dir / "tb")
     try:
-        tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
+        if state is None:  # a run resumed from a checkpoint logged them already
+            tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
         grid = splits.test.x[:GRID_IMAGES]
-        history: dict[str, list[Any]] = {"epoch": [], "phase": []}
-        train_seconds, samples = 0.0, 0
         total_epochs = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
 
         epoch_start = time.perf_counter()
-        for record in strategy.run():
+        for record in strategy.run(start_epoch=start_epoch):
             train_seconds += time.perf_counter() - epoch_start
             samples += record.samples
             val = measure(
@@ -154,6 +229,21 @@ def _train(
                     tb.write_reconstructions(record.epoch, grid, model.predict_on_batch(grid))
                 tb.write_latent_histogram(record.epoch, encode(model, splits.test.x[:1000]))
             _append_history(history, record, train, val)
+            checkpoint.save(
+                run_dir,
+                record.epoch,
+                variables,
+                {
+                    "phase": record.phase,
+                    "history": history,
+                    "rng": strategy.rng.bit_generator.state,
+                    "train_seconds": train_seconds,
+                    "samples": samples,
+                    "total_seconds": earlier_seconds + time.perf_counter() - started,
+                    "resumed_at_epochs": resumed_at,
+                    "data_sha256": splits.sha256,
+                },
+            )
             if progress is not None:
                 progress(_progress_line(record, total_epochs, train, val, time.perf_counter() - epoch_start))
             epoch_start = time.perf_counter()
@@ -181,7 +271,9 @@ def _train(
         "timing": {
             "train_seconds": train_seconds,
             "train_samples_per_second": samples / train_seconds if train_seconds > 0 else None,
+            "total_seconds": earlier_seconds + time.perf_counter() - started,
         },
+        "resumed_at_epochs": resumed_at,  # [] for a run that was never interrupted
         "environment": describe_environment(device),
         "data": describe_data(splits),
     }

@@ -384,8 +384,8 @@ def test_error_image_values_out_of_range(tmp_path):
 @pytest.mark.parametrize(
     ("labels", "words"),
     [
-        (2000, r"data\.labels=2000 is larger than the 1293 examples of the train part"),
-        (7, r"data\.labels=7 is smaller than the number of classes \(10\)"),
+        (2000, r"data\.labels: 2000 is larger than the 1293 examples of the train part"),
+        (7, r"data\.labels: 7 is smaller than the number of classes \(10\)"),
     ],
 )
 def test_error_labels_out_of_bounds(labels, words):
@@ -397,17 +397,17 @@ def test_error_class_too_small_for_balanced_labels(tmp_path):
     # Class 2 has 4 train examples; 30 labels need 10 of each.
     y_train = np.array([0] * 30 + [1] * 26 + [2] * 4)
     path = write_npz(tmp_path, y_train=y_train)
-    with pytest.raises(DataError, match=r"data\.labels=30 needs 10 .* class 2 has only 4 in the train part"):
+    with pytest.raises(DataError, match=r"data\.labels: 30 needs 10 .* class 2 has only 4 in the train part"):
         data.load(make_cfg("npz", path, labels=30, validation=1), seed=0)
 
 
 @pytest.mark.parametrize(
     ("validation", "words"),
     [
-        (60, r"data\.validation=60 holds out 60 of the 60 train examples, leaving no training data"),
-        (0.999, r"data\.validation=0\.999 holds out 60 of the 60 train examples, leaving no training data"),
-        (1.5, r"data\.validation=1\.5: a fraction must lie strictly between 0 and 1"),
-        (0, r"data\.validation=0: expected a fraction in \(0, 1\) or a count >= 1"),
+        (60, r"data\.validation: 60 holds out 60 of the 60 train examples, leaving no training data"),
+        (0.999, r"data\.validation: 0\.999 holds out 60 of the 60 train examples, leaving no training data"),
+        (1.5, r"data\.validation: 1\.5: a fraction must lie strictly between 0 and 1"),
+        (0, r"data\.validation: 0: expected a fraction in \(0, 1\) or a count >= 1"),
     ],
 )
 def test_error_validation_leaves_no_training_data(tmp_path, validation, words):
@@ -423,7 +423,7 @@ def test_error_validation_empties_a_class(tmp_path):
 
 
 def test_error_limit_below_class_count():
-    with pytest.raises(DataError, match=r"data\.limit=5 is smaller than the number of classes \(10\)"):
+    with pytest.raises(DataError, match=r"data\.limit: 5 is smaller than the number of classes \(10\)"):
         data.load(make_cfg(limit=5), seed=0)
 
 
