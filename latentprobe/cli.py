@@ -104,18 +104,37 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
 
 
 @app.command(name="eval")
-def eval_(run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)]) -> None:
-    """Re-measure a saved run from its models (no retraining) and write eval.json."""
+def eval_(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
+    budgets: Annotated[
+        str, typer.Option(help="Labels per class for the offline probes, or all.")
+    ] = "10,100,all",
+    probes: Annotated[str, typer.Option(help="Offline probes: linear, mlp, knn.")] = "linear,mlp,knn",
+    k: Annotated[int, typer.Option("--k", min=1, help="kNN neighbours.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="Eval seed: label budgets, controls, subsamples.")] = 0,
+    controls: Annotated[bool, typer.Option(help="Probe a random encoder and PCA of the inputs too.")] = True,
+    tsne: Annotated[bool, typer.Option(help="Also draw a t-SNE of a test subsample (slow).")] = False,
+) -> None:
+    """Read a saved run's latent space several ways (no retraining); write eval.json, plots, TensorBoard."""
     _load_tensorflow()
     try:
         from latentprobe import evaluate
 
-        report = evaluate.evaluate(run_dir)
+        options = evaluate.EvalOptions(
+            budgets=evaluate.parse_budgets(budgets),
+            probes=evaluate.parse_probes(probes),
+            k=k,
+            seed=seed,
+            controls=controls,
+            tsne=tsne,
+        )
+        report = evaluate.evaluate(run_dir, options)
     except UserError as exc:
         raise _fail(exc) from None
     for name, value in report["metrics"]["test"].items():
         typer.echo(f"test/{name}  {value:.6f}")
-    typer.echo(f"wrote {Path(report['run_dir']) / 'eval.json'}")
+    typer.echo(evaluate.render_report(report), nl=False)
+    typer.echo(f"wrote {Path(report['run_dir']) / 'eval.json'} in {report['timing']['total_seconds']:.1f}s")
 
 
 @app.command()
@@ -138,4 +157,8 @@ def compare(
 
 
 def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":
     app()
