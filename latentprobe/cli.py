@@ -67,14 +67,22 @@ def _progress(line: str) -> None:
     typer.echo(line, err=True)
 
 
+SeedsOpt = Annotated[
+    Optional[int],  # noqa: UP045 (typer needs Optional here)
+    typer.Option("--seeds", help="Train under N seeds, counting up from the config's seed."),
+]
+
+
 @app.command()
-def train(config: ConfigArg, set_: SetOpt = None) -> None:
+def train(config: ConfigArg, set_: SetOpt = None, seeds: SeedsOpt = None) -> None:
     """Train the autoencoder(s) a config describes, with probe training, into run directories."""
     from latentprobe import config as config_mod
 
     _load_tensorflow()
     try:
         cfg = config_mod.load(config, set_ or [])
+        if seeds is not None:
+            cfg = config_mod.with_seeds(cfg, seeds)
         from latentprobe import train as train_mod
 
         summaries = train_mod.run(cfg, progress=_progress if sys.stderr.isatty() else None)
@@ -141,8 +149,12 @@ def eval_(
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run or sweep directories.", show_default=False)],
     format_: Annotated[str, typer.Option("--format", "-f", help="table, markdown, json or csv.")] = "table",
+    plot: Annotated[
+        Optional[Path],  # noqa: UP045 (typer needs Optional here)
+        typer.Option("--plot", help="Write the capacity plot (metrics against latent size) to this PNG."),
+    ] = None,
 ) -> None:
-    """Set runs side by side, each with its difference to the first."""
+    """Set runs side by side; runs differing only by seed get mean ± 95% CI and paired tests."""
     from latentprobe import compare as compare_mod
 
     if format_ not in compare_mod.FORMATS:
@@ -153,7 +165,14 @@ def compare(
         typer.echo(f"warning: {p.path}: {p.reason}", err=True)
     if not records:
         raise _fail(UserError("no complete run to compare"))
-    typer.echo(compare_mod.render(compare_mod.build_table(records, problems), format_))
+    table = compare_mod.build_table(records, problems)
+    typer.echo(compare_mod.render(table, format_))
+    if plot is not None:
+        try:
+            written = compare_mod.write_capacity_plot(table, plot)
+        except UserError as exc:
+            raise _fail(exc) from None
+        typer.echo(f"wrote {written}", err=True)
 
 
 def main() -> None:  # pragma: no cover - console entry
