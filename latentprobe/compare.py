@@ -115,7 +115,7 @@ class Table:
     @property
     def has_seed_groups(self) -> bool:
         """Whether some group holds more than one seed (then the group sections are shown)."""
-        return any(len(g.runs) > 1 for g in self.groups)
+        return any(len(set(map(str, g.seeds))) > 1 for g in self.groups)
 
     def value(self, metric: str, run: int) -> float | None:
         """Return ``metric`` of run number ``run``; None where the run lacks it."""
@@ -552,7 +552,10 @@ def render_json(table: Table) -> str:
 def render_csv(table: Table) -> str:
     """One row per metric; columns: metric, each run, and ``diff <label>`` after every later run.
 
-    Numbers are written with full precision (Python's shortest round-tripping repr); missing is empty.
+    When runs form seed groups, further tables follow, each after a blank line and with its own header:
+    ``group,...`` (mean, CI half-width, bounds per group and metric), then per comparison
+    ``comparison,...`` (paired t-test) and ``config_diff,...``. Numbers are written with full precision
+    (Python's shortest round-tripping repr); missing is empty.
     """
 
     def cell(value: float | None) -> str:

@@ -130,7 +130,7 @@ def with_seeds(config: RunConfig, count: int) -> RunConfig:
     if len(config.seeds) > 1:
         raise ConfigError(
             "seed",
-            f"--seeds needs a single seed in the config to count up from, got {list(config.seeds)}",
+            f"expected a single seed in the config to count up from, got {list(config.seeds)}",
             "--seeds",
         )
     first = config.seeds[0]
