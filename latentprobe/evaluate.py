@@ -47,6 +47,8 @@ TSNE_POINTS = 2000
 #: Train examples the PCA control is fitted on at most (its components barely move beyond this).
 PCA_MAX_TRAIN = 10000
 RECONSTRUCTIONS = 20
+#: Test inputs the model's own ``latent_statistics`` hook sees at most.
+VARIANT_STATS_POINTS = 10000
 MANIFOLD_STEPS = 15
 
 
@@ -185,6 +187,7 @@ def _evaluate(run_dir: Path, options: EvalOptions) -> dict[str, Any]:
     clock.lap("clustering")
     z_train, z_test = features["encoder"]
     online_offline = _online_offline_gap(z_train, z_test, splits, test["probe_accuracy"], settings, rows)
+    online_offline["online_head"] = cfg.probe.head
     latent = _latent_statistics(model, z_train, z_test, splits)
     clock.lap("latent_statistics")
 
@@ -335,7 +338,7 @@ def _latent_statistics(
     stats = latent_stats.describe_latents(z_test)
     if z_train.shape[1] == 2:
         stats["area_share"] = latent_stats.class_area_share(z_train, splits.train.y, splits.num_classes)
-    stats["variant"] = model.latent_statistics(splits.test.x[: probing.ProbeSettings.knn_max_train])
+    stats["variant"] = model.latent_statistics(splits.test.x[:VARIANT_STATS_POINTS])
     return stats
 
 

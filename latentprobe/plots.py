@@ -43,7 +43,7 @@ def plot_image_grid(images: np.ndarray, title: str, path: Path) -> Path:
     rows, cols = images.shape[:2]
     h, w = images.shape[2:4]
     sheet = images.reshape(rows, cols, h, w, -1)[..., 0].transpose(0, 2, 1, 3).reshape(rows * h, cols * w)
-    fig = Figure(figsize=(max(3.0, cols * 0.5), max(3.0, rows * 0.5) + 0.4))
+    fig = Figure(figsize=(max(3.0, cols * 0.7), max(3.0, rows * 0.7) + 0.4))
     ax = fig.add_subplot()
     ax.imshow(sheet, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
