@@ -22,7 +22,7 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("seeds")
-    path = write_config(tmp, tiny_config(tmp, seed=3, train={"epochs": 1}))
+    path = write_config(tmp, tiny_config(tmp, seed=3, train={"epochs": 1, "jit_compile": False}))
     result = invoke("train", path, "--seeds", "2")
     assert result.exit_code == 0, result.output
     return tmp, path

@@ -45,7 +45,8 @@ REPORT_KEYS = {
 def evaluated(tmp_path_factory):
     """A 2-d latent digits run (so the manifold and area share apply), evaluated with default options."""
     tmp = tmp_path_factory.mktemp("eval")
-    raw = tiny_config(tmp, model={"latent": 2}, train={"epochs": 3})
+    # No XLA: compiling the epoch loop would take most of this fixture's time on 2 cores.
+    raw = tiny_config(tmp, model={"latent": 2}, train={"epochs": 3, "jit_compile": False})
     cfg = config.load(write_config(tmp, raw))
     run_dir = Path(train.run(cfg)[0]["run_dir"])
     summary_bytes = (run_dir / "summary.json").read_bytes()
