@@ -417,6 +417,9 @@ def _write_tensorboard_images(log_dir: Path, paths: list[Path]) -> None:
     """Each PNG as a TensorBoard image summary named after its file."""
     import tensorflow as tf
 
+    # A re-eval replaces the images rather than stacking a second set at the same step.
+    for old in Path(log_dir).glob("events.out.tfevents.*"):
+        old.unlink()
     writer = tf.summary.create_file_writer(str(log_dir))
     try:
         with writer.as_default():
