@@ -126,7 +126,7 @@ def with_seeds(config: RunConfig, count: int) -> RunConfig:
         ConfigError: the config already lists several seeds, or ``count`` is below 1.
     """
     if count < 1:
-        raise ConfigError("seed", f"--seeds: expected a number of seeds >= 1, got {count}", "--seeds")
+        raise ConfigError("seed", f"expected a number of seeds >= 1, got {count}", "--seeds")
     if len(config.seeds) > 1:
         raise ConfigError(
             "seed",
