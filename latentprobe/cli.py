@@ -67,6 +67,12 @@ def _progress(line: str) -> None:
     typer.echo(line, err=True)
 
 
+SeedsOpt = Annotated[
+    Optional[int],  # noqa: UP045 (typer needs Optional here)
+    typer.Option("--seeds", help="Train under N seeds, counting up from the config's seed."),
+]
+
+
 @app.command()
 def train(
     config: Annotated[Optional[Path], typer.Argument(help="YAML config file.", show_default=False)] = None,  # noqa: UP045
@@ -77,6 +83,7 @@ def train(
             "--resume", help="Continue a killed or interrupted run directory from its last checkpoint."
         ),
     ] = None,
+    seeds: SeedsOpt = None,
 ) -> None:
     """Train the autoencoder(s) a config describes, with probe training, into run directories.
 
@@ -87,9 +94,11 @@ def train(
 
     if (config is None) == (resume is None):
         raise _fail(UserError("train takes a CONFIG file or --resume RUN_DIR (one of the two)"))
-    if resume is not None and set_:
+    if resume is not None and (set_ or seeds is not None):
         raise _fail(
-            UserError("--set cannot change a resumed run: it continues with the run's own config.yaml")
+            UserError(
+                "--set cannot change a resumed run (nor --seeds): it continues with its own config.yaml"
+            )
         )
     _load_tensorflow()
     progress = _progress if sys.stderr.isatty() else None
@@ -100,6 +109,8 @@ def train(
             summaries = [train_mod.resume(resume, progress=progress)]
         else:
             cfg = config_mod.load(config, set_ or [])
+            if seeds is not None:
+                cfg = config_mod.with_seeds(cfg, seeds)
             summaries = train_mod.run(cfg, progress=progress)
     except ConfigError as exc:
         # Raised once the data is read (data.labels larger than the train split ...): name the file.
@@ -141,26 +152,49 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
 
 
 @app.command(name="eval")
-def eval_(run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)]) -> None:
-    """Re-measure a saved run from its models (no retraining) and write eval.json."""
+def eval_(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
+    budgets: Annotated[
+        str, typer.Option(help="Labels per class for the offline probes, or all.")
+    ] = "10,100,all",
+    probes: Annotated[str, typer.Option(help="Offline probes: linear, mlp, knn.")] = "linear,mlp,knn",
+    k: Annotated[int, typer.Option("--k", min=1, help="kNN neighbours.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="Eval seed: label budgets, controls, subsamples.")] = 0,
+    controls: Annotated[bool, typer.Option(help="Probe a random encoder and PCA of the inputs too.")] = True,
+    tsne: Annotated[bool, typer.Option(help="Also draw a t-SNE of a test subsample (slow).")] = False,
+) -> None:
+    """Read a saved run's latent space several ways (no retraining); write eval.json, plots, TensorBoard."""
     _load_tensorflow()
     try:
         from latentprobe import evaluate
 
-        report = evaluate.evaluate(run_dir)
+        options = evaluate.EvalOptions(
+            budgets=evaluate.parse_budgets(budgets),
+            probes=evaluate.parse_probes(probes),
+            k=k,
+            seed=seed,
+            controls=controls,
+            tsne=tsne,
+        )
+        report = evaluate.evaluate(run_dir, options)
     except UserError as exc:
         raise _fail(exc) from None
     for name, value in report["metrics"]["test"].items():
         typer.echo(f"test/{name}  {value:.6f}")
-    typer.echo(f"wrote {Path(report['run_dir']) / 'eval.json'}")
+    typer.echo(evaluate.render_report(report), nl=False)
+    typer.echo(f"wrote {Path(report['run_dir']) / 'eval.json'} in {report['timing']['total_seconds']:.1f}s")
 
 
 @app.command()
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run or sweep directories.", show_default=False)],
     format_: Annotated[str, typer.Option("--format", "-f", help="table, markdown, json or csv.")] = "table",
+    plot: Annotated[
+        Optional[Path],  # noqa: UP045 (typer needs Optional here)
+        typer.Option("--plot", help="Write the capacity plot (metrics against latent size) to this PNG."),
+    ] = None,
 ) -> None:
-    """Set runs side by side, each with its difference to the first."""
+    """Set runs side by side; runs differing only by seed get mean ± 95% CI and paired tests."""
     from latentprobe import compare as compare_mod
 
     if format_ not in compare_mod.FORMATS:
@@ -172,7 +206,14 @@ def compare(
         typer.echo(f"warning: {reason}", err=True)
     if not records:
         raise _fail(UserError("no complete run to compare"))
-    typer.echo(compare_mod.render(compare_mod.build_table(records, problems), format_))
+    table = compare_mod.build_table(records, problems)
+    typer.echo(compare_mod.render(table, format_))
+    if plot is not None:
+        try:
+            written = compare_mod.write_capacity_plot(table, plot)
+        except UserError as exc:
+            raise _fail(exc) from None
+        typer.echo(f"wrote {written}", err=True)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -1,10 +1,13 @@
-"""Compare finished runs: read their summaries, build a metrics table, render it.
+"""Compare finished runs: read their summaries (and eval.json), build a metrics table, render it.
 
-Rows are metrics (``<split>/<name>``, as in TensorBoard and summary.json), columns are runs; every
-run after the first also gets its difference to the first. Imports no TensorFlow so it is fast.
+Rows are metrics (``<split>/<name>``, as in TensorBoard and summary.json; ``eval/<name>`` from eval.json),
+columns are runs; every run after the first also gets its difference to the first. Imports no TensorFlow
+so it is fast.
 
-A ``RunRecord`` keeps the whole config and every numeric metric, so grouping (say by seed, with
-confidence intervals and paired tests) can be built on ``load_runs`` without changing it.
+Runs that differ only by seed form a group (:mod:`latentprobe.seed_groups`). When some group holds
+several seeds, every format adds each group's mean +- 95% CI per metric, and each later group's paired
+comparison with the first (over matching seeds: mean difference, CI, t-test p-value) with the config
+keys that differ. For a sweep over latent sizes, :func:`write_capacity_plot` draws metric against size.
 """
 
 from __future__ import annotations
@@ -18,8 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from latentprobe import seed_groups
 from latentprobe.errors import RunDirError
-from latentprobe.rundir import STATUS_COMPLETED, describe_incomplete, expand_runs, read_summary
+from latentprobe.rundir import (
+    EVAL,
+    STATUS_COMPLETED,
+    describe_incomplete,
+    expand_runs,
+    read_json,
+    read_summary,
+)
+from latentprobe.statistics import ALPHA
 
 FORMATS = ("table", "markdown", "json", "csv")
 
@@ -45,6 +57,17 @@ CORE_METRICS = (
 TIMING_METRICS = ("timing/train_seconds", "timing/train_samples_per_second")
 
 MISSING = "n/a"
+
+#: Drawn against the latent size in the capacity plot, where the runs have them.
+CAPACITY_METRICS = (
+    "test/probe_accuracy",
+    "test/reconstruction_loss",
+    "eval/linear@all",
+    "eval/knn@all",
+    "eval/linear@10",
+    "eval/kmeans_accuracy",
+    "eval/active_units",
+)
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,13 @@ class Table:
     metrics: list[str]
     config_fields: list[str] = field(default_factory=lambda: list(KEY_CONFIG_FIELDS))
     problems: list[Problem] = field(default_factory=list)
+    groups: list[seed_groups.Group] = field(default_factory=list)
+    comparisons: list[seed_groups.Comparison] = field(default_factory=list)
+
+    @property
+    def has_seed_groups(self) -> bool:
+        """Whether some group holds more than one seed (then the group sections are shown)."""
+        return any(len(set(map(str, g.seeds))) > 1 for g in self.groups)
 
     def value(self, metric: str, run: int) -> float | None:
         """Return ``metric`` of run number ``run``; None where the run lacks it."""
@@ -176,8 +206,23 @@ def read_run(path: Path) -> RunRecord:
         path=Path(path),
         summary=summary,
         config=config if isinstance(config, dict) else {},
-        metrics=extract_metrics(summary),
+        metrics={**extract_metrics(summary), **read_eval_metrics(Path(path))},
     )
+
+
+def read_eval_metrics(path: Path) -> dict[str, float]:
+    """``eval/<name>`` for every headline number of the run's eval.json; empty if it has none.
+
+    An unreadable eval.json is skipped: the summary's metrics still compare.
+    """
+    if not (path / EVAL).exists():
+        return {}
+    try:
+        report = read_json(path / EVAL)
+    except RunDirError:
+        return {}
+    values = (report.get("metrics") or {}).get("eval")
+    return _flatten_numbers(values, "eval") if isinstance(values, dict) else {}
 
 
 def load_runs(paths: Iterable[str | Path]) -> tuple[list[RunRecord], list[Problem]]:
@@ -228,12 +273,37 @@ def build_table(records: Sequence[RunRecord], problems: Sequence[Problem] = ()) 
         problems: carried through so the JSON output can list them.
     """
     names = order_metrics(name for r in records for name in r.metrics)
+    groups = seed_groups.group_runs([r.config for r in records], [r.metrics for r in records])
     return Table(
         records=list(records),
         labels=make_labels([r.path for r in records]),
         metrics=names,
         problems=list(problems),
+        groups=groups,
+        comparisons=seed_groups.compare_groups(groups),
     )
+
+
+def write_capacity_plot(table: Table, path: Path) -> Path:
+    """Draw each of ``CAPACITY_METRICS`` against the latent size (mean and 95% CI over seeds) as PNG.
+
+    Raises:
+        UserError: the runs are not a sweep over latent sizes (another config key differs too).
+    """
+    from latentprobe import plots
+    from latentprobe.errors import UserError
+
+    found = seed_groups.capacity_series(table.groups, [m for m in CAPACITY_METRICS if m in table.metrics])
+    if found is None:
+        keys = sorted(
+            {k for g in table.groups for k in seed_groups.config_diff(table.groups[0].config, g.config)}
+        )
+        raise UserError(
+            "--plot: a capacity plot needs runs that differ only in model.latent (and seed); "
+            f"these differ in: {', '.join(keys) or 'nothing'}"
+        )
+    latents, series = found
+    return plots.plot_capacity(latents, series, path)
 
 
 # ---- rendering ----
@@ -290,6 +360,79 @@ def _metric_rows(table: Table) -> list[list[str]]:
     return rows
 
 
+def _format_interval(interval: Any) -> str:
+    if interval is None:
+        return MISSING
+    if interval.half_width is None:
+        return f"{format_number(interval.mean)} (n=1)"
+    return f"{format_number(interval.mean)} ± {format_number(interval.half_width)} (n={interval.n})"
+
+
+def _format_p(p: float | None) -> str:
+    return MISSING if p is None else f"{p:.4g}"
+
+
+def _group_rows(table: Table) -> list[list[str]]:
+    """One row per metric: each group's mean ± 95% CI half-width (n seeds)."""
+    return [[name, *(_format_interval(g.interval(name)) for g in table.groups)] for name in table.metrics]
+
+
+def _comparison_rows(comparison: seed_groups.Comparison, metrics: list[str]) -> list[list[str]]:
+    rows = []
+    for name in metrics:
+        test = comparison.tests.get(name)
+        if test is None:
+            continue
+        d = test.difference
+        diff = format_number(d.mean, signed=True)
+        if d.half_width is not None:
+            diff += f" ± {format_number(d.half_width)}"
+        significant = "yes" if test.significant else "no"
+        rows.append([name, str(test.n), diff, _format_p(test.p_value), significant])
+    return rows
+
+
+def _diff_rows(comparison: seed_groups.Comparison) -> list[list[str]]:
+    return [[key, _format_config(a), _format_config(b)] for key, (a, b) in comparison.config_diff.items()]
+
+
+def _group_sections(table: Table) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of every group section, shared by the text and Markdown renderers."""
+    if not table.has_seed_groups:
+        return []
+    runs = "; ".join(f"{g.label}: seeds {','.join(str(s) for s in g.seeds)}" for g in table.groups)
+    sections = [
+        (
+            f"groups of runs differing only by seed: mean ± 95% CI (t-distribution) [{runs}]",
+            ["metric", *(g.label for g in table.groups)],
+            _group_rows(table),
+        )
+    ]
+    for c in table.comparisons:
+        seeds = ",".join(str(s) for s in c.seeds) or "none"
+        sections.append(
+            (
+                f"paired comparison {c.b.label} - {c.a.label} over matching seeds ({seeds}); "
+                f"paired t-test, significant at p < {ALPHA}",
+                ["metric", "pairs", "mean difference ± 95% CI", "p-value", "significant"],
+                _comparison_rows(c, table.metrics),
+            )
+        )
+        sections.append(
+            (f"config diff {c.a.label} -> {c.b.label}", ["key", c.a.label, c.b.label], _diff_rows(c))
+        )
+    return sections
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
 def render_text(table: Table) -> str:
     """Aligned plain text for a terminal: config fields, a rule, then the metrics."""
     if not table.records:
@@ -305,6 +448,8 @@ def render_text(table: Table) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     lines = [line(header), rule, *map(line, config), rule, *map(line, metrics)]
+    for title, head, rows in _group_sections(table):
+        lines += ["", title, *_aligned([head, *rows])] if rows else ["", title, "(none)"]
     return "\n".join(lines) + "\n"
 
 
@@ -321,6 +466,10 @@ def render_markdown(table: Table) -> str:
 
     parts = md_table("config", _config_rows(table), align_right=False)
     parts += [""] + md_table("metric", _metric_rows(table), align_right=True)
+    for title, head, rows in _group_sections(table):
+        parts += ["", f"**{title}**", ""]
+        out = [head, ["---"] + ["---:"] * (len(head) - 1), *rows]
+        parts += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in out]
     return "\n".join(parts) + "\n"
 
 
@@ -346,12 +495,59 @@ def table_to_dict(table: Table) -> dict[str, Any]:
         table.labels[run]: {name: _json_number(table.diff_to_first(name, run)) for name in table.metrics}
         for run in range(1, len(table.records))
     }
-    return {
+    out = {
         "runs": runs,
         "metrics": list(table.metrics),
         "baseline": table.labels[0] if table.labels else None,
         "diff_to_first": diff,
         "problems": [{"path": str(p.path), "reason": p.reason} for p in table.problems],
+    }
+    if table.has_seed_groups:
+        out["groups"] = [_group_to_dict(table, g) for g in table.groups]
+        out["comparisons"] = [_comparison_to_dict(table, c) for c in table.comparisons]
+    return out
+
+
+def _interval_to_dict(interval: Any) -> dict[str, Any]:
+    return {
+        "n": interval.n,
+        "mean": _json_number(interval.mean),
+        "half_width": _json_number(interval.half_width),
+        "low": _json_number(interval.low),
+        "high": _json_number(interval.high),
+    }
+
+
+def _group_to_dict(table: Table, group: seed_groups.Group) -> dict[str, Any]:
+    return {
+        "label": group.label,
+        "runs": [table.labels[i] for i in group.runs],
+        "seeds": group.seeds,
+        "confidence": 0.95,
+        "metrics": {
+            name: _interval_to_dict(group.interval(name)) for name in table.metrics if name in group.metrics
+        },
+    }
+
+
+def _comparison_to_dict(table: Table, c: seed_groups.Comparison) -> dict[str, Any]:
+    return {
+        "a": c.a.label,
+        "b": c.b.label,
+        "seeds": c.seeds,
+        "config_diff": {key: {"a": a, "b": b} for key, (a, b) in c.config_diff.items()},
+        "metrics": {
+            name: {
+                "pairs": t.n,
+                "mean_difference": _json_number(t.difference.mean),
+                "half_width": _json_number(t.difference.half_width),
+                "t": _json_number(t.t),
+                "p_value": _json_number(t.p_value),
+                "significant": t.significant,
+            }
+            for name in table.metrics
+            if (t := c.tests.get(name)) is not None
+        },
     }
 
 
@@ -363,7 +559,10 @@ def render_json(table: Table) -> str:
 def render_csv(table: Table) -> str:
     """One row per metric; columns: metric, each run, and ``diff <label>`` after every later run.
 
-    Numbers are written with full precision (Python's shortest round-tripping repr); missing is empty.
+    When runs form seed groups, further tables follow, each after a blank line and with its own header:
+    ``group,...`` (mean, CI half-width, bounds per group and metric), then per comparison
+    ``comparison,...`` (paired t-test) and ``config_diff,...``. Numbers are written with full precision
+    (Python's shortest round-tripping repr); missing is empty.
     """
 
     def cell(value: float | None) -> str:
@@ -377,6 +576,60 @@ def render_csv(table: Table) -> str:
         for run in range(1, len(table.records)):
             row += [cell(table.value(name, run)), cell(table.diff_to_first(name, run))]
         writer.writerow(row)
+    if table.has_seed_groups:
+        # Further tables after a blank line, each with its own header row naming its section.
+        writer.writerow([])
+        writer.writerow(["group", "metric", "n", "mean", "half_width", "low", "high", "seeds"])
+        for g in table.groups:
+            for name in table.metrics:
+                iv = g.interval(name)
+                if iv is not None:
+                    seeds = " ".join(str(s) for s in g.seeds_by_metric[name])
+                    writer.writerow(
+                        [
+                            g.label,
+                            name,
+                            iv.n,
+                            cell(iv.mean),
+                            cell(iv.half_width),
+                            cell(iv.low),
+                            cell(iv.high),
+                            seeds,
+                        ]
+                    )
+        for c in table.comparisons:
+            writer.writerow([])
+            writer.writerow(
+                [
+                    "comparison",
+                    "metric",
+                    "pairs",
+                    "mean_difference",
+                    "half_width",
+                    "t",
+                    "p_value",
+                    "significant",
+                ]
+            )
+            for name in table.metrics:
+                t = c.tests.get(name)
+                if t is not None:
+                    writer.writerow(
+                        [
+                            f"{c.b.label} - {c.a.label}",
+                            name,
+                            t.n,
+                            cell(t.difference.mean),
+                            cell(t.difference.half_width),
+                            cell(t.t),
+                            cell(t.p_value),
+                            "yes" if t.significant else "no",
+                        ]
+                    )
+            writer.writerow([])
+            writer.writerow(["config_diff", "key", c.a.label, c.b.label])
+            for key, (a, b) in c.config_diff.items():
+                writer.writerow([f"{c.a.label} -> {c.b.label}", key, _format_config(a), _format_config(b)])
     return out.getvalue()
 
 

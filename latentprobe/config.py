@@ -120,6 +120,24 @@ class RunConfig:
         return isinstance(self.model.latent, int) and isinstance(self.seed, int)
 
 
+def with_seeds(config: RunConfig, count: int) -> RunConfig:
+    """The config run under ``count`` seeds, counting up from its own seed (``train --seeds N``).
+
+    Raises:
+        ConfigError: the config already lists several seeds, or ``count`` is below 1.
+    """
+    if count < 1:
+        raise ConfigError("seed", f"expected a number of seeds >= 1, got {count}", "--seeds")
+    if len(config.seeds) > 1:
+        raise ConfigError(
+            "seed",
+            f"expected a single seed in the config to count up from, got {list(config.seeds)}",
+            "--seeds",
+        )
+    first = config.seeds[0]
+    return dataclasses.replace(config, seed=first if count == 1 else tuple(range(first, first + count)))
+
+
 def _as_tuple(value: int | tuple[int, ...]) -> tuple[int, ...]:
     return (value,) if isinstance(value, int) else tuple(value)
 

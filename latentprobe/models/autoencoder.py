@@ -7,6 +7,7 @@ A variant changes behaviour through small hooks rather than copying the training
 - ``corrupt``: what the encoder sees during training (noise in a denoising autoencoder).
 - ``latent_losses``: loss terms on the code (KL in a VAE, sparsity), added to reconstruction.
 - ``probe_features``: what the probe reads (``z``; ``z_mean`` in a VAE).
+- ``latent_statistics``: variant-specific statistics eval reports (KL per dimension, mean activation).
 
 Only a variant with its own networks and optimizers (the adversarial autoencoder) overrides ``train_step``.
 """
@@ -91,6 +92,14 @@ class Autoencoder(keras.Model):
     def probe_features(self, x, training: bool = False):
         """The vector the probe classifies, shape (batch, latent)."""
         return self.encode(x, training=training)["z"]
+
+    def latent_statistics(self, x) -> dict[str, Any]:
+        """Variant-specific statistics of the codes of inputs ``x`` (NumPy), as JSON-ready values.
+
+        eval reports them under ``latent.variant``; the plain autoencoder has none (generic statistics,
+        such as active units, are computed by eval for every variant).
+        """
+        return {}
 
     # -- Keras -------------------------------------------------------------------------------------
 

@@ -1,0 +1,63 @@
+"""TensorBoard's embedding projector for a run: test latents, their labels and a sprite of the inputs.
+
+Written next to eval's TensorBoard images (``RUN_DIR/tb/eval``), so the projector finds it under the
+run ``eval`` with ``tensorboard --logdir RUN_DIR/tb`` (or any parent of it). The latents are a
+plain TSV (``tensor_path``), which the projector reads without a checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from google.protobuf import text_format
+from matplotlib.image import imsave
+from tensorboard.plugins.projector import metadata as projector_metadata
+from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+TENSORS = "latents.tsv"
+METADATA = "metadata.tsv"
+SPRITE = "sprite.png"
+#: The projector accepts sprites up to 8192 px on a side.
+MAX_SPRITE_SIDE = 8192
+
+
+def sprite_image(x: np.ndarray) -> np.ndarray:
+    """Images (n, H, W[, 1]) in [0, 1] tiled row-major into one square-ish grayscale sheet (uint8)."""
+    n, h, w = x.shape[:3]
+    side = int(np.ceil(np.sqrt(n)))
+    images = np.zeros((side * side, h, w), dtype=np.float32)
+    images[:n] = x.reshape(n, h, w)
+    sheet = images.reshape(side, side, h, w).transpose(0, 2, 1, 3).reshape(side * h, side * w)
+    # Inverted (dark strokes on white), which the projector's white background shows best.
+    return (255 * (1 - np.clip(sheet, 0, 1))).astype(np.uint8)
+
+
+def write_projector(
+    log_dir: Path, z: np.ndarray, y: np.ndarray, x: np.ndarray | None, name: str = "test_latents"
+) -> Path:
+    """Write latents ``z`` with labels ``y`` (and a sprite of images ``x``) for the projector.
+
+    Returns:
+        The path of ``projector_config.pbtxt``.
+    """
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    np.savetxt(log_dir / TENSORS, z, delimiter="\t", fmt="%.6g")
+    with open(log_dir / METADATA, "w", encoding="utf-8") as f:
+        # A single column: no header line (the projector's convention).
+        f.writelines(f"{int(label)}\n" for label in y)
+    config = ProjectorConfig()
+    embedding = config.embeddings.add()
+    embedding.tensor_name = name
+    embedding.tensor_path = TENSORS
+    embedding.metadata_path = METADATA
+    if x is not None and x.ndim == 4 and x.shape[-1] == 1:
+        h, w = x.shape[1:3]
+        if int(np.ceil(np.sqrt(len(x)))) * max(h, w) <= MAX_SPRITE_SIDE:
+            imsave(log_dir / SPRITE, sprite_image(x), cmap="gray", vmin=0, vmax=255)
+            embedding.sprite.image_path = SPRITE
+            embedding.sprite.single_image_dim.extend([w, h])
+    path = log_dir / projector_metadata.PROJECTOR_FILENAME
+    path.write_text(text_format.MessageToString(config))
+    return path

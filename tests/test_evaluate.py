@@ -1,0 +1,185 @@
+"""eval of a tiny real run: every key of eval.json, every plot, TensorBoard images and the projector."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+from google.protobuf import text_format
+from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+from latentprobe import config, evaluate, train
+from latentprobe import data as data_mod
+from latentprobe.errors import UserError
+from tests.conftest import tiny_config, write_config
+from tests.test_tensorboard import accumulator, free_port, get_json
+
+PLOTS = ("latent.png", "reconstructions.png", "manifold.png", "label_budget.png", "confusion.png")
+REPORT_KEYS = {
+    "schema_version",
+    "run_dir",
+    "options",
+    "metrics",
+    "summary_difference",
+    "chance_accuracy",
+    "probes",
+    "clustering",
+    "main_probe",
+    "per_class_accuracy",
+    "confusion_matrix",
+    "online_offline",
+    "latent",
+    "budgets",
+    "data",
+    "plots",
+    "projector",
+    "timing",
+}
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """A 2-d latent digits run (so the manifold and area share apply), evaluated with default options."""
+    tmp = tmp_path_factory.mktemp("eval")
+    # No XLA: compiling the epoch loop would take most of this fixture's time on 2 cores.
+    raw = tiny_config(tmp, model={"latent": 2}, train={"epochs": 3, "jit_compile": False})
+    cfg = config.load(write_config(tmp, raw))
+    run_dir = Path(train.run(cfg)[0]["run_dir"])
+    summary_bytes = (run_dir / "summary.json").read_bytes()
+    report = evaluate.evaluate(run_dir)
+    return {"run_dir": run_dir, "report": report, "cfg": cfg, "summary_bytes": summary_bytes}
+
+
+def test_eval_json_has_every_key_and_reproduces_the_summary(evaluated):
+    run_dir = evaluated["run_dir"]
+    on_disk = json.loads((run_dir / "eval.json").read_text())
+    assert set(on_disk) == REPORT_KEYS
+    assert on_disk["schema_version"] == evaluate.SCHEMA_VERSION
+    assert max(on_disk["summary_difference"].values()) < 1e-6
+    assert (run_dir / "summary.json").read_bytes() == evaluated["summary_bytes"]  # never edited
+
+
+def test_every_probe_budget_and_control_is_reported(evaluated):
+    report = evaluated["report"]
+    cells = {(r["features"], r["probe"], r["budget"]) for r in report["probes"]}
+    assert cells == {
+        (f, p, b) for f in evaluate.FEATURES for p in ("linear", "mlp", "knn") for b in ("10", "100", "all")
+    }
+    labels = report["budgets"]["labels"]
+    assert labels["10"] == 100 and labels["100"] == 1000 and labels["all"] == 1293
+    for row in report["probes"]:
+        assert 0.0 <= row["accuracy"] <= 1.0
+    # The PCA control on digits is far above chance: a broken pipeline (labels shuffled) would not be.
+    pca_linear = next(
+        r
+        for r in report["probes"]
+        if r["features"] == "pca" and r["probe"] == "linear" and r["budget"] == "all"
+    )
+    assert pca_linear["accuracy"] > 0.4
+    assert set(report["clustering"]) == set(evaluate.FEATURES)
+    headline = report["metrics"]["eval"]
+    assert headline["linear@all"] == report["online_offline"]["offline_linear_accuracy"]  # labels: all
+    assert "random_encoder/knn@10" in headline and "pca/nmi" in headline
+    matrix = np.array(report["confusion_matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == report["data"]["test_size"]
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(headline["linear@all"])
+    assert len(report["per_class_accuracy"]) == 10
+    gap = report["online_offline"]
+    assert gap["gap"] == pytest.approx(gap["offline_linear_accuracy"] - gap["online_probe_accuracy"])
+
+
+def test_latent_statistics_for_a_2d_latent(evaluated):
+    latent = evaluated["report"]["latent"]
+    assert len(latent["mean"]) == len(latent["std"]) == len(latent["active"]) == 2
+    assert latent["active_units"] == sum(latent["active"])
+    share = latent["area_share"]["share"]
+    assert len(share) == 10 and sum(share) == pytest.approx(1.0)
+    assert latent["variant"] == {}  # the plain autoencoder's hook
+
+
+def test_budget_subsets_are_saved_from_the_train_part_only(evaluated):
+    run_dir, cfg = evaluated["run_dir"], evaluated["cfg"]
+    splits = data_mod.load(cfg.data, cfg.seed)
+    with np.load(run_dir / "eval" / "budgets.npz") as saved:
+        ten, hundred = saved["budget_10"], saved["budget_100"]
+    assert set(ten) <= set(hundred) <= set(splits.train_index.tolist())
+    assert not set(hundred) & set(splits.val_index.tolist())
+    assert np.bincount(splits.train.y[np.searchsorted(splits.train_index, ten)]).tolist() == [10] * 10
+
+
+def test_every_plot_is_written_and_logged_to_tensorboard(evaluated):
+    run_dir, report = evaluated["run_dir"], evaluated["report"]
+    assert sorted(report["plots"]) == sorted(f"plots/{name}" for name in PLOTS)
+    for name in PLOTS:
+        data = (run_dir / "plots" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+    images = accumulator(run_dir / "tb" / "eval").Tags()["tensors"]
+    assert {Path(n).stem for n in PLOTS} <= set(images)
+
+
+def test_projector_files_are_consistent(evaluated):
+    run_dir = evaluated["run_dir"]
+    projector_dir = run_dir / "tb" / "eval"
+    cfg = text_format.Parse((projector_dir / "projector_config.pbtxt").read_text(), ProjectorConfig())
+    (embedding,) = cfg.embeddings
+    latents = np.loadtxt(projector_dir / embedding.tensor_path, delimiter="\t")
+    labels = (projector_dir / embedding.metadata_path).read_text().split()
+    assert latents.shape == (360, 2) and len(labels) == 360
+    assert list(embedding.sprite.single_image_dim) == [8, 8]
+    from matplotlib.image import imread
+
+    sprite = imread(projector_dir / embedding.sprite.image_path)
+    assert sprite.shape[:2] == (19 * 8, 19 * 8)  # ceil(sqrt(360)) = 19 images a side
+
+
+def test_bad_eval_options_are_one_line_errors():
+    with pytest.raises(UserError, match="--budgets: 'ten'"):
+        evaluate.parse_budgets("10,ten")
+    with pytest.raises(UserError, match="--probes: unknown probe 'svm'"):
+        evaluate.parse_probes("linear,svm")
+    assert evaluate.parse_budgets("5, all") == (5, "all")
+
+
+@pytest.mark.slow
+def test_tensorboard_serves_the_projector(evaluated, tmp_path):
+    import subprocess
+    import sys
+
+    logdir = evaluated["run_dir"] / "tb"
+    port = free_port()
+    log_path = tmp_path / "tensorboard.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tensorboard.main",
+                "--logdir",
+                str(logdir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--load_fast=false",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline, runs = time.monotonic() + 60, []
+        while time.monotonic() < deadline and "eval" not in runs:
+            try:
+                runs = get_json(port, "/data/plugin/projector/runs")
+            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+                time.sleep(0.5)
+        assert runs == ["eval"], log_path.read_text()[-2000:]
+        info = get_json(port, "/data/plugin/projector/info", run="eval")
+        (embedding,) = info["embeddings"]
+        assert embedding["tensorShape"] == [360, 2] and embedding["sprite"]["singleImageDim"] == [8, 8]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -1,0 +1,122 @@
+"""Known answers for the offline probes, clustering accuracy and label budgets (no TensorFlow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentprobe import budgets, probing
+from latentprobe.probing import ProbeSettings
+
+
+def blobs(n_per_class: int, k: int = 4, d: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Well separated Gaussian classes: class c is centred at 10 * e_c."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(k), n_per_class)
+    centres = 10 * np.eye(k, d)
+    return (centres[y] + rng.normal(size=(len(y), d))).astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def separable():
+    x_train, y_train = blobs(50, seed=0)
+    x_test, y_test = blobs(100, seed=1)
+    return x_train, y_train, x_test, y_test
+
+
+@pytest.mark.parametrize("probe", probing.PROBES)
+def test_probe_on_an_identity_encoder_of_separable_data_is_near_perfect(separable, probe):
+    x_train, y_train, x_test, y_test = separable
+    predicted = probing.fit_predict(probe, x_train, y_train, x_test, ProbeSettings(k=5))
+    assert probing.accuracy(y_test, predicted) > 0.98
+
+
+@pytest.mark.parametrize("probe", probing.PROBES)
+def test_probe_on_a_constant_encoder_is_near_chance(separable, probe):
+    _, y_train, _, y_test = separable
+    constant_train = np.zeros((len(y_train), 3), np.float32)
+    constant_test = np.zeros((len(y_test), 3), np.float32)
+    predicted = probing.fit_predict(probe, constant_train, y_train, constant_test, ProbeSettings(k=5))
+    # Four balanced classes: any constant answer scores 1/4; the features carry nothing to beat it.
+    assert probing.accuracy(y_test, predicted) == pytest.approx(0.25, abs=0.05)
+
+
+def test_knn_reference_set_is_subsampled_to_its_bound(separable):
+    x_train, y_train, x_test, y_test = separable
+    settings = ProbeSettings(k=3, knn_max_train=40)
+    predicted = probing.fit_predict("knn", x_train, y_train, x_test, settings)
+    assert probing.accuracy(y_test, predicted) > 0.95
+
+
+def test_hungarian_accuracy_of_a_permuted_labelling_is_one():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 6, 300)
+    permutation = np.array([3, 5, 0, 1, 4, 2])
+    clusters = permutation[y] + 10  # cluster ids need not be class ids
+    assert probing.cluster_accuracy(y, clusters) == 1.0
+    assert probing.match_clusters(y, clusters) == {int(permutation[c]) + 10: c for c in range(6)}
+
+
+def test_hungarian_accuracy_counts_a_merged_cluster_once():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    clusters = np.array([0, 0, 0, 0, 1, 1])  # classes 0 and 1 merged: one of them must be wrong
+    assert probing.cluster_accuracy(y, clusters) == pytest.approx(4 / 6)
+
+
+def test_kmeans_recovers_separable_classes_with_train_matching(separable):
+    x_train, y_train, x_test, y_test = separable
+    scores = probing.score_clustering(x_train, y_train, x_test, y_test, 4, ProbeSettings())
+    assert scores["kmeans_accuracy"] > 0.98
+    assert scores["nmi"] > 0.9
+
+
+def test_per_class_accuracy_and_confusion_matrix():
+    y = np.array([0, 0, 1, 1, 1, 2])
+    p = np.array([0, 1, 1, 1, 0, 2])
+    assert probing.per_class_accuracy(y, p, 4) == [0.5, pytest.approx(2 / 3), 1.0, None]
+    assert probing.confusion(y, p, 3).tolist() == [[1, 1, 0], [1, 2, 0], [0, 0, 1]]
+
+
+# ---- label budgets ----
+
+SHA = "ab" * 32
+
+
+def test_budget_is_class_balanced_deterministic_and_nested():
+    y = np.repeat(np.arange(3), [40, 50, 60])
+    train_index = np.arange(0, 300, 2)  # rows' positions in the dataset's own train split
+    ten = budgets.select_budget(y, train_index, 10, SHA, 0)
+    thirty = budgets.select_budget(y, train_index, 30, SHA, 0)
+    assert np.bincount(y[ten]).tolist() == [10, 10, 10]
+    assert np.array_equal(ten, budgets.select_budget(y, train_index, 10, SHA, 0))
+    assert set(ten) <= set(thirty)
+    assert not np.array_equal(ten, budgets.select_budget(y, train_index, 10, SHA, 1))
+    assert np.array_equal(budgets.select_budget(y, train_index, "all", SHA, 0), np.arange(len(y)))
+
+
+def test_budget_of_two_runs_shares_the_labels_both_hold():
+    """Two runs whose train parts differ (another validation draw) pick the same examples where they can."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 1000)  # the dataset's own train split
+    picks = []
+    for seed in (1, 2):
+        held_out = np.random.default_rng(seed).choice(1000, 100, replace=False)
+        train_index = np.setdiff1d(np.arange(1000), held_out)
+        chosen = budgets.select_budget(labels[train_index], train_index, 10, SHA, 0)
+        picks.append(set(train_index[chosen].tolist()))
+    assert len(picks[0] & picks[1]) >= 40  # of 50; an example only differs where a run held it out
+
+
+def test_budgets_are_saved_and_reused(tmp_path):
+    y = np.repeat(np.arange(2), 30)
+    train_index = np.arange(60) * 3
+    path = tmp_path / "budgets.npz"
+    first = budgets.load_or_select_budgets(path, y, train_index, (5, "all"), SHA, 0)
+    with np.load(path) as saved:
+        assert np.array_equal(saved["budget_5"], train_index[first["5"]])  # dataset train indices
+        assert str(saved["sha256"]) == SHA
+    # A file written by another draw is what counts: reuse it as it is.
+    np.savez(path, sha256=np.array(SHA), eval_seed=np.array(0), budget_5=train_index[[0, 1, 30, 31, 32]])
+    again = budgets.load_or_select_budgets(path, y, train_index, (5, "all"), SHA, 0)
+    assert again["5"].tolist() == [0, 1, 30, 31, 32]
+    assert len(again["all"]) == 60
