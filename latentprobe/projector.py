@@ -15,6 +15,8 @@ from matplotlib.image import imsave
 from tensorboard.plugins.projector import metadata as projector_metadata
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
+from latentprobe import rundir
+
 TENSORS = "latents.tsv"
 METADATA = "metadata.tsv"
 SPRITE = "sprite.png"
@@ -44,9 +46,8 @@ def write_projector(
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     np.savetxt(log_dir / TENSORS, z, delimiter="\t", fmt="%.6g")
-    with open(log_dir / METADATA, "w", encoding="utf-8") as f:
-        # A single column: no header line (the projector's convention).
-        f.writelines(f"{int(label)}\n" for label in y)
+    # A single column: no header line (the projector's convention).
+    rundir.write_text(log_dir / METADATA, "".join(f"{int(label)}\n" for label in y))
     config = ProjectorConfig()
     embedding = config.embeddings.add()
     embedding.tensor_name = name
@@ -59,5 +60,5 @@ def write_projector(
             embedding.sprite.image_path = SPRITE
             embedding.sprite.single_image_dim.extend([w, h])
     path = log_dir / projector_metadata.PROJECTOR_FILENAME
-    path.write_text(text_format.MessageToString(config))
+    rundir.write_text(path, text_format.MessageToString(config))
     return path
