@@ -129,26 +129,27 @@ class SeedFitAutoencoder:
         self.x = x
         self.epoch_seconds: list[float] = []
 
-    def epoch(self) -> tuple[float, int, int]:
+    def epoch(self) -> tuple[float, float, int, int]:
         timer = _EpochTimer(self.keras)
         self.autoencoder.fit(
             self.x, self.x, batch_size=BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[timer]
         )
         # fit keeps the last partial batch; count what it trained on.
-        return timer.seconds, len(self.x), len(self.x)
+        return timer.seconds, timer.cpu_seconds, len(self.x), len(self.x)
 
 
 def _EpochTimer(keras: Any) -> Any:  # noqa: N802 - a class factory (keras is imported late)
     class EpochTimer(keras.callbacks.Callback):
         """Time from the epoch's first batch call to its end: fit's own set-up is not charged to it."""
 
-        seconds = 0.0
+        seconds = cpu_seconds = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
+            self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, epoch, logs=None):
             self.seconds = time.perf_counter() - self.start
+            self.cpu_seconds = time.process_time() - self.cpu_start
 
     return EpochTimer()
 
@@ -173,8 +174,8 @@ class SeedAlternatingTrainOnBatch:
         self.x, self.y = x, y
         self.rng = np.random.default_rng(seed)
 
-    def epoch(self) -> tuple[float, int, int]:
-        start = time.perf_counter()
+    def epoch(self) -> tuple[float, float, int, int]:
+        start, cpu_start = time.perf_counter(), time.process_time()
         order = self.rng.permutation(len(self.x))
         probe_order = self.rng.permutation(len(self.x))
         steps = len(self.x) // BATCH
@@ -184,7 +185,8 @@ class SeedAlternatingTrainOnBatch:
             self.autoencoder.train_on_batch(xb, xb)
             probe_batch = probe_order[i * BATCH : (i + 1) * BATCH]
             self.probe.train_on_batch(self.x[probe_batch], self.y[probe_batch])
-        return time.perf_counter() - start, 2 * steps * BATCH, steps * BATCH
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        return seconds, cpu_seconds, 2 * steps * BATCH, steps * BATCH
 
 
 # --------------------------------------------------------------------------------------------------
@@ -230,30 +232,41 @@ class LatentprobeRecords:
         self.records = strategy.run()
         self.last_phase = ""
 
-    def epoch(self) -> tuple[float, int, int]:
-        start = time.perf_counter()
+    def epoch(self) -> tuple[float, float, int, int]:
+        start, cpu_start = time.perf_counter(), time.process_time()
         record = next(self.records)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         self.last_phase = record.phase
         ae_samples = record.samples // 2 if record.phase == "alternating" else record.samples
         if record.phase == "probe":
             ae_samples = 0
-        return seconds, record.samples, ae_samples
+        return seconds, cpu_seconds, record.samples, ae_samples
 
 
 # --------------------------------------------------------------------------------------------------
 
 
-def median_rate(epochs: list[tuple[float, int, int]]) -> dict[str, float]:
+Epoch = tuple[float, float, int, int]  # (wall seconds, CPU seconds, samples, autoencoder samples)
+
+
+def median_rate(epochs: list[Epoch]) -> dict[str, Any]:
+    """Samples per wall second over the median epoch, and per CPU second (all threads of the process).
+
+    On a shared machine the CPU figure moves less with the load than the wall figure does.
+    """
     seconds = statistics.median(e[0] for e in epochs)
-    samples = statistics.median(e[1] for e in epochs)
-    ae_samples = statistics.median(e[2] for e in epochs)
+    cpu_seconds = statistics.median(e[1] for e in epochs)
+    samples = statistics.median(e[2] for e in epochs)
+    ae_samples = statistics.median(e[3] for e in epochs)
     return {
         "samples_per_second": samples / seconds,
         "autoencoder_samples_per_second": ae_samples / seconds,
+        "samples_per_cpu_second": samples / cpu_seconds,
         "median_epoch_seconds": seconds,
+        "median_epoch_cpu_seconds": cpu_seconds,
         "samples_per_epoch": int(samples),
         "epoch_seconds": [round(e[0], 4) for e in epochs],
+        "epoch_cpu_seconds": [round(e[1], 4) for e in epochs],
     }
 
 
@@ -307,7 +320,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "d_latentprobe_frozen", build_strategy(latentprobe_config("frozen", jit, rounds), x, y, args.seed)
     )
 
-    times: dict[str, list[tuple[float, int, int]]] = {
+    times: dict[str, list[Epoch]] = {
         "a": [],
         "b": [],
         "c": [],
@@ -330,8 +343,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ra, rb, rc = median_rate(times["a"]), median_rate(times["b"]), median_rate(times["c"])
     d_ae, d_probe = median_rate(times["d_autoencoder"]), median_rate(times["d_probe"])
     d_seconds = d_ae["median_epoch_seconds"] + d_probe["median_epoch_seconds"]
+    d_cpu_seconds = d_ae["median_epoch_cpu_seconds"] + d_probe["median_epoch_cpu_seconds"]
+    d_samples = d_ae["samples_per_epoch"] + d_probe["samples_per_epoch"]
     rd = {
-        "samples_per_second": (d_ae["samples_per_epoch"] + d_probe["samples_per_epoch"]) / d_seconds,
+        "samples_per_second": d_samples / d_seconds,
+        "samples_per_cpu_second": d_samples / d_cpu_seconds,
         "autoencoder_phase": d_ae,
         "probe_phase": d_probe,
     }
@@ -351,6 +367,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "c_over_a_autoencoder_only": rc["autoencoder_samples_per_second"]
             / ra["autoencoder_samples_per_second"],
             "d_over_a": rd["samples_per_second"] / ra["samples_per_second"],
+            "cpu_time": {
+                "c_over_b": rc["samples_per_cpu_second"] / rb["samples_per_cpu_second"],
+                "c_over_a": rc["samples_per_cpu_second"] / ra["samples_per_cpu_second"],
+                "d_over_a": rd["samples_per_cpu_second"] / ra["samples_per_cpu_second"],
+            },
         },
         "peak_rss_bytes": peak_rss_bytes(),
         "setup": {
