@@ -7,10 +7,11 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from latentprobe import config, evaluate, models, probes, train
 from latentprobe.errors import ConfigError
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, write_config
 
 
 def test_precision_defaults_to_float32_and_rejects_unknown_values():
@@ -28,6 +29,21 @@ def test_precision_policy_is_set_inside_and_restored_after():
         assert name == keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     with train.precision_policy("mixed", "gpu") as name:
         assert name == "mixed_float16"
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+@pytest.mark.skipif(bool(tf.config.list_logical_devices("GPU")), reason="a GPU is present")
+def test_gpu_device_without_a_gpu_is_one_line_exit_2_with_or_without_mixed_precision(tmp_path):
+    from typer.testing import CliRunner
+
+    from latentprobe.cli import app
+
+    raw = tiny_config(tmp_path, train={"device": "gpu", "precision": "mixed"})
+    result = CliRunner().invoke(app, ["train", str(write_config(tmp_path, raw))])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: train.device: 'gpu' requested, but TensorFlow sees no GPU (use 'auto' or 'cpu')"
+    )
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
