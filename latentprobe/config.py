@@ -77,6 +77,8 @@ class TrainConfig:
     optimizer: str = "adam"
     learning_rate: float = field(default=1e-3, metadata=positive())
     device: Literal["auto", "cpu", "gpu"] = "auto"
+    # mixed: Keras's mixed precision policy (float16 on a GPU, bfloat16 on a CPU), float32 variables.
+    precision: Literal["float32", "mixed"] = "float32"
     jit_compile: bool = True
 
 

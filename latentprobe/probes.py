@@ -33,7 +33,8 @@ def build_head(probe_cfg: Any, latent: int, num_classes: int) -> keras.Model:
     if probe_cfg.head == "mlp":
         for i, width in enumerate(probe_cfg.hidden):
             z = layers.Dense(width, activation="relu", name=f"dense_{i}")(z)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(z)
+    # float32 softmax under a mixed precision policy, as Keras advises for a model's output.
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(z)
     return keras.Model(inputs, outputs, name=f"probe_{probe_cfg.head}")
 
 
@@ -47,6 +48,10 @@ class Probe:
 
     def __init__(self, head: keras.Model, optimizer: keras.optimizers.Optimizer):
         self.head = head
+        if head.dtype_policy.name == "mixed_float16" and not isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)  # as Model.compile does for float16
         self.optimizer = optimizer
         self.optimizer.build(head.trainable_variables)
         self.loss_tracker = keras.metrics.Mean(name="probe_loss")
@@ -58,8 +63,9 @@ class Probe:
         with tf.GradientTape() as tape:
             probabilities = self.head(z, training=True)
             loss = ops.mean(losses.classification(y, probabilities))
+            scaled = self.optimizer.scale_loss(loss)  # identity unless mixed_float16
         variables = self.head.trainable_variables
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
         self.loss_tracker.update_state(loss)
         self.accuracy_tracker.update_state(ops.mean(losses.correct(y, probabilities)))
 

@@ -7,11 +7,12 @@ write ``summary.json`` last.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ def run_one(
 
     device = resolve_device(cfg.train.device)
     try:
-        with tf.device(device.tf_name):
+        with tf.device(device.tf_name), precision_policy(cfg.train.precision, device.name):
             summary = _train(cfg, run_dir, splits, device.name, progress, resume, started)
     except BaseException as exc:
         # Whatever stopped the run, the directory says so: compare and eval name it instead of guessing.
@@ -321,6 +322,30 @@ def resolve_device(requested: str) -> Device:
     return Device("gpu", gpus[0].name)
 
 
+@contextlib.contextmanager
+def precision_policy(precision: str, device: str) -> Iterator[str]:
+    """Set Keras's dtype policy for ``train.precision`` while a run's models are built and trained.
+
+    ``mixed`` computes in float16 on a GPU (the optimizers get Keras's dynamic loss scaling) and in
+    bfloat16 on a CPU (float16 arithmetic is emulated there; bfloat16 needs no loss scaling). Variables,
+    the code z, the decoder's sigmoid and the probe's softmax stay float32. The previous policy comes back
+    afterwards, so one run's precision never leaks into the next.
+
+    Yields:
+        The policy's name: ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
+    """
+    if precision == "float32":
+        name = "float32"
+    else:
+        name = "mixed_float16" if device == "gpu" else "mixed_bfloat16"
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield name
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def describe_environment(device: str) -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -329,6 +354,7 @@ def describe_environment(device: str) -> dict[str, Any]:
         "numpy": np.__version__,
         "platform": platform.platform(),
         "device": device,
+        "precision": keras.mixed_precision.global_policy().name,  # the policy the run trained under
         "argv": sys.argv,
     }
 

@@ -128,8 +128,10 @@ class Autoencoder(keras.Model):
 
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, training=True)
+            # Identity, or the loss scale of a mixed_float16 run's LossScaleOptimizer (on the tape).
+            scaled = self.optimizer.scale_loss(terms["loss"])
         variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        grads = tape.gradient(terms["loss"], variables)
+        grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
         return self.update_trackers(terms)
 

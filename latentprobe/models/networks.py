@@ -29,7 +29,9 @@ def build_dense_encoder(
         x = layers.Flatten(name="flatten")(x)
     for i, width in enumerate(hidden):
         x = layers.Dense(width, activation=activation, name=f"dense_{i}")(x)
-    heads = {key: layers.Dense(width, name=key)(x) for key, width in outputs.items()}
+    # float32 heads under a mixed precision policy: the code is what the probe, the latent losses and the
+    # histograms read.
+    heads = {key: layers.Dense(width, name=key, dtype="float32")(x) for key, width in outputs.items()}
     return keras.Model(inputs, heads, name=name)
 
 
@@ -47,9 +49,10 @@ def build_dense_decoder(
     z = inputs = keras.Input(shape=(latent,), name="z")
     for i, width in enumerate(reversed(tuple(hidden))):
         z = layers.Dense(width, activation=activation, name=f"dense_{i}")(z)
-    x = layers.Dense(math.prod(output_shape), activation="sigmoid", name="reconstruction")(z)
+    # float32 under a mixed precision policy: the log(1 - r) of the BCE needs more than float16's range.
+    x = layers.Dense(math.prod(output_shape), activation="sigmoid", name="reconstruction", dtype="float32")(z)
     if len(output_shape) > 1:
-        x = layers.Reshape(tuple(output_shape), name="reshape")(x)
+        x = layers.Reshape(tuple(output_shape), name="reshape", dtype="float32")(x)
     return keras.Model(inputs, x, name=name)
 
 

@@ -1,0 +1,411 @@
+"""Training throughput: seed-style Keras loops against latentprobe's compiled strategies.
+
+Prints one JSON object. In one process, on the same data and the same model (a 784-128-64-32-16 dense
+autoencoder with a linear softmax probe on its 16-d code, batch 256 for both, Adam), it measures train
+samples/s of
+
+  a) seed 002 style: plain ``keras.Model.fit`` of the autoencoder alone;
+  b) seed 000 style: per-batch alternation of ``train_on_batch`` on the autoencoder and on a probe model
+     (the encoder, frozen, under a softmax layer), both compiled the ordinary Keras way;
+  c) latentprobe's ``alternating`` strategy, ``every: step``;
+  d) latentprobe's ``frozen`` strategy: its autoencoder phase and its probe phase.
+
+A *sample* is one example through one update, as latentprobe's ``timing.train_samples_per_second``
+counts it: an alternating step of batch 256 is 512 samples (256 autoencoder + 256 probe). (a) trains no
+probe, so ``c_over_a`` compares unequal work in (a)'s favour; ``c_over_a_autoencoder_only`` counts
+autoencoder examples alone.
+
+The four are measured interleaved, one epoch each per round, so they see the same machine load; the
+first ``--warmup`` rounds (tracing, XLA compilation) are excluded and each figure is the median of the
+timed epochs. Data: MNIST's 60,000 training images from ``$LATENTPROBE_DATA_DIR/mnist.npz`` or
+``../shared/data/mnist.npz``, else synthetic 60000x784 (``--synthetic`` forces it).
+
+Usage::
+
+    python benchmarks/throughput.py                  # 2 warm-up + 5 timed rounds
+    python benchmarks/throughput.py --quick          # a few seconds: 4096 examples, 1 + 2 rounds
+    python benchmarks/throughput.py --epochs 9 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+HIDDEN = (128, 64, 32)
+LATENT = 16
+BATCH = 256
+CLASSES = 10
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs (rounds) per method")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (tracing, XLA)")
+    parser.add_argument("--examples", type=int, default=60000, help="training examples used")
+    parser.add_argument("--quick", action="store_true", help="4096 examples, 1 warm-up + 2 timed rounds")
+    parser.add_argument("--synthetic", action="store_true", help="synthetic data even if MNIST is present")
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra/inter-op threads (0: TF's)")
+    parser.add_argument("--jit-compile", choices=("true", "false"), default="true", help="latentprobe's")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.examples, args.warmup, args.epochs = min(args.examples, 4096), 1, 2
+    if args.epochs < 1 or args.warmup < 0 or args.examples < BATCH:
+        parser.error(f"need --epochs >= 1, --warmup >= 0, --examples >= {BATCH}")
+    return args
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+
+
+def find_mnist() -> Path | None:
+    candidates = []
+    if os.environ.get("LATENTPROBE_DATA_DIR"):
+        candidates.append(Path(os.environ["LATENTPROBE_DATA_DIR"]) / "mnist.npz")
+    candidates.append(REPO.parent / "shared" / "data" / "mnist.npz")
+    return next((p for p in candidates if p.exists()), None)
+
+
+def load_data(examples: int, synthetic: bool, seed: int) -> tuple[Any, Any, str]:
+    """(x (n, 784) float32 in [0, 1], y (n,) int64, a description)."""
+    import numpy as np
+
+    path = None if synthetic else find_mnist()
+    if path is not None:
+        with np.load(path) as f:
+            x, y = f["x_train"][:examples], f["y_train"][:examples]
+        x = x.reshape(len(x), -1).astype(np.float32) / 255.0
+        return x, y.astype(np.int64), f"mnist ({path})"
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, CLASSES, size=examples)
+    # Class-dependent blobs in [0, 1], so the probe has something to learn; speed does not depend on it.
+    centres = rng.random((CLASSES, 784), dtype=np.float32)
+    x = np.clip(centres[y] + 0.2 * rng.standard_normal((examples, 784), dtype=np.float32), 0, 1)
+    return x.astype(np.float32), y.astype(np.int64), "synthetic"
+
+
+# --------------------------------------------------------------------------------------------------
+# The seed-style baselines, written as a user would with plain Keras
+
+
+def build_keras_autoencoder(keras: Any) -> tuple[Any, Any]:
+    """Seed 002's functional autoencoder; returns (autoencoder, encoder)."""
+    layers = keras.layers
+    inputs = keras.Input(shape=(784,))
+    h = inputs
+    for width in HIDDEN:
+        h = layers.Dense(width, activation="relu")(h)
+    z = layers.Dense(LATENT)(h)
+    h = z
+    for width in reversed(HIDDEN):
+        h = layers.Dense(width, activation="relu")(h)
+    outputs = layers.Dense(784, activation="sigmoid")(h)
+    autoencoder = keras.Model(inputs, outputs)
+    autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+    return autoencoder, keras.Model(inputs, z)
+
+
+class SeedFitAutoencoder:
+    """(a) seed 002: ``autoencoder.fit(x, x, batch_size=256, shuffle=True)``, one epoch per call."""
+
+    name = "a_keras_fit_autoencoder"
+
+    def __init__(self, keras: Any, x: Any):
+        self.keras = keras
+        self.autoencoder, _ = build_keras_autoencoder(keras)
+        self.x = x
+        self.epoch_seconds: list[float] = []
+
+    def epoch(self) -> tuple[float, float, int, int]:
+        timer = _EpochTimer(self.keras)
+        self.autoencoder.fit(
+            self.x, self.x, batch_size=BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[timer]
+        )
+        # fit keeps the last partial batch; count what it trained on.
+        return timer.seconds, timer.cpu_seconds, len(self.x), len(self.x)
+
+
+def _EpochTimer(keras: Any) -> Any:  # noqa: N802 - a class factory (keras is imported late)
+    class EpochTimer(keras.callbacks.Callback):
+        """Time from the epoch's first batch call to its end: fit's own set-up is not charged to it."""
+
+        seconds = cpu_seconds = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start, self.cpu_start = time.perf_counter(), time.process_time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.start
+            self.cpu_seconds = time.process_time() - self.cpu_start
+
+    return EpochTimer()
+
+
+class SeedAlternatingTrainOnBatch:
+    """(b) seed 000: for each batch, ``autoencoder.train_on_batch`` then ``probe.train_on_batch``.
+
+    The probe model is the encoder (frozen before compiling) under a softmax layer, compiled with
+    sparse categorical cross-entropy and accuracy, as the seed's Keras users would write it.
+    """
+
+    name = "b_keras_train_on_batch_alternating"
+
+    def __init__(self, keras: Any, x: Any, y: Any, seed: int):
+        import numpy as np
+
+        self.autoencoder, encoder = build_keras_autoencoder(keras)
+        encoder.trainable = False
+        probabilities = keras.layers.Dense(CLASSES, activation="softmax")(encoder.output)
+        self.probe = keras.Model(encoder.input, probabilities)
+        self.probe.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        self.x, self.y = x, y
+        self.rng = np.random.default_rng(seed)
+
+    def epoch(self) -> tuple[float, float, int, int]:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        order = self.rng.permutation(len(self.x))
+        probe_order = self.rng.permutation(len(self.x))
+        steps = len(self.x) // BATCH
+        for i in range(steps):
+            batch = order[i * BATCH : (i + 1) * BATCH]
+            xb = self.x[batch]
+            self.autoencoder.train_on_batch(xb, xb)
+            probe_batch = probe_order[i * BATCH : (i + 1) * BATCH]
+            self.probe.train_on_batch(self.x[probe_batch], self.y[probe_batch])
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        return seconds, cpu_seconds, 2 * steps * BATCH, steps * BATCH
+
+
+# --------------------------------------------------------------------------------------------------
+# latentprobe, through its own classes
+
+
+def latentprobe_config(strategy: str, jit_compile: bool, epochs: int) -> Any:
+    from latentprobe import config
+
+    probe = {"strategy": strategy, "head": "linear", "batch_size": BATCH, "epochs": epochs}
+    if strategy == "alternating":
+        probe["every"] = "step"
+    return config.from_dict(
+        {
+            "model": {"kind": "ae", "latent": LATENT, "hidden": list(HIDDEN), "reconstruction_loss": "bce"},
+            "probe": probe,
+            "train": {"epochs": epochs, "batch_size": BATCH, "jit_compile": jit_compile},
+        }
+    )
+
+
+def build_strategy(cfg: Any, x: Any, y: Any, seed: int) -> Any:
+    """The objects ``latentprobe.train`` builds for a run, on every example labeled."""
+    import numpy as np
+
+    from latentprobe import models, probes
+
+    model = models.build(cfg.model, LATENT, (784,), CLASSES)
+    model.compile(optimizer=probes.build_optimizer(cfg.train.optimizer, cfg.train.learning_rate))
+    model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
+    head = probes.build_head(cfg.probe, LATENT, CLASSES)
+    probe = probes.Probe(head, probes.build_optimizer(cfg.probe.optimizer, cfg.probe.learning_rate))
+    labeled = np.arange(len(x))
+    rng = np.random.default_rng([seed, 2])
+    return probes.STRATEGIES[cfg.probe.strategy](model, probe, x, y, labeled, cfg, rng)
+
+
+class LatentprobeRecords:
+    """One epoch per call: the next record of ``Strategy.run()`` (the generator pauses between epochs)."""
+
+    def __init__(self, name: str, strategy: Any):
+        self.name = name
+        self.records = strategy.run()
+        self.last_phase = ""
+
+    def epoch(self) -> tuple[float, float, int, int]:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        record = next(self.records)
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        self.last_phase = record.phase
+        ae_samples = record.samples // 2 if record.phase == "alternating" else record.samples
+        if record.phase == "probe":
+            ae_samples = 0
+        return seconds, cpu_seconds, record.samples, ae_samples
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+Epoch = tuple[float, float, int, int]  # (wall seconds, CPU seconds, samples, autoencoder samples)
+
+
+def median_rate(epochs: list[Epoch]) -> dict[str, Any]:
+    """Samples per wall second over the median epoch, and per CPU second (all threads of the process).
+
+    On a shared machine the CPU figure moves less with the load than the wall figure does.
+    """
+    seconds = statistics.median(e[0] for e in epochs)
+    cpu_seconds = statistics.median(e[1] for e in epochs)
+    samples = statistics.median(e[2] for e in epochs)
+    ae_samples = statistics.median(e[3] for e in epochs)
+    return {
+        "samples_per_second": samples / seconds,
+        "autoencoder_samples_per_second": ae_samples / seconds,
+        "samples_per_cpu_second": samples / cpu_seconds,
+        "median_epoch_seconds": seconds,
+        "median_epoch_cpu_seconds": cpu_seconds,
+        "samples_per_epoch": int(samples),
+        "epoch_seconds": [round(e[0], 4) for e in epochs],
+        "epoch_cpu_seconds": [round(e[1], 4) for e in epochs],
+    }
+
+
+def peak_rss_bytes() -> int:
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def describe_machine(tf: Any) -> dict[str, Any]:
+    cpu_model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu_model or platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "gpus": [d.name for d in tf.config.list_logical_devices("GPU")],
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    load_before = os.getloadavg()
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    keras.utils.set_random_seed(args.seed)
+    x, y, data_name = load_data(args.examples, args.synthetic, args.seed)
+    jit = args.jit_compile == "true"
+    rounds = args.warmup + args.epochs
+
+    a = SeedFitAutoencoder(keras, x)
+    b = SeedAlternatingTrainOnBatch(keras, x, y, args.seed)
+    c = LatentprobeRecords(
+        "c_latentprobe_alternating_step",
+        build_strategy(latentprobe_config("alternating", jit, 2 * rounds), x, y, args.seed),
+    )
+    # The frozen strategy's run() trains `rounds` autoencoder epochs, then `rounds` probe epochs; the
+    # other three keep going round by round alongside both phases.
+    d = LatentprobeRecords(
+        "d_latentprobe_frozen", build_strategy(latentprobe_config("frozen", jit, rounds), x, y, args.seed)
+    )
+
+    times: dict[str, list[Epoch]] = {
+        "a": [],
+        "b": [],
+        "c": [],
+        "d_autoencoder": [],
+        "d_probe": [],
+    }
+    loads = []
+    started = time.perf_counter()
+    for r in range(2 * rounds):
+        for key, method in (("a", a), ("b", b), ("c", c), ("d", d)):
+            result = method.epoch()
+            # d warms up again when it turns to its probe phase (a new compiled function).
+            timed = (r % rounds if key == "d" else r) >= args.warmup
+            if key == "d":
+                key = f"d_{d.last_phase}"
+            if timed:
+                times[key].append(result)
+        loads.append(os.getloadavg()[0])
+
+    ra, rb, rc = median_rate(times["a"]), median_rate(times["b"]), median_rate(times["c"])
+    d_ae, d_probe = median_rate(times["d_autoencoder"]), median_rate(times["d_probe"])
+    d_seconds = d_ae["median_epoch_seconds"] + d_probe["median_epoch_seconds"]
+    d_cpu_seconds = d_ae["median_epoch_cpu_seconds"] + d_probe["median_epoch_cpu_seconds"]
+    d_samples = d_ae["samples_per_epoch"] + d_probe["samples_per_epoch"]
+    rd = {
+        "samples_per_second": d_samples / d_seconds,
+        "samples_per_cpu_second": d_samples / d_cpu_seconds,
+        "autoencoder_phase": d_ae,
+        "probe_phase": d_probe,
+    }
+    return {
+        "benchmark": "latentprobe training throughput",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "units": "train samples/s; a sample is one example through one update (autoencoder or probe)",
+        "results": {
+            "a_keras_fit_autoencoder": ra,
+            "b_keras_train_on_batch_alternating": rb,
+            "c_latentprobe_alternating_step": rc,
+            "d_latentprobe_frozen": rd,
+        },
+        "ratios": {
+            "c_over_b": rc["samples_per_second"] / rb["samples_per_second"],
+            "c_over_a": rc["samples_per_second"] / ra["samples_per_second"],
+            "c_over_a_autoencoder_only": rc["autoencoder_samples_per_second"]
+            / ra["autoencoder_samples_per_second"],
+            "d_over_a": rd["samples_per_second"] / ra["samples_per_second"],
+            "cpu_time": {
+                "c_over_b": rc["samples_per_cpu_second"] / rb["samples_per_cpu_second"],
+                "c_over_a": rc["samples_per_cpu_second"] / ra["samples_per_cpu_second"],
+                "d_over_a": rd["samples_per_cpu_second"] / ra["samples_per_cpu_second"],
+            },
+        },
+        "peak_rss_bytes": peak_rss_bytes(),
+        "setup": {
+            "data": data_name,
+            "examples": len(x),
+            "model": f"784-{'-'.join(map(str, HIDDEN))}-{LATENT} dense autoencoder, linear softmax probe",
+            "batch_size": BATCH,
+            "optimizer": "adam (lr 0.001) for every model",
+            "warmup_rounds": args.warmup,
+            "timed_epochs": args.epochs,
+            "latentprobe_jit_compile": jit,
+            "threads": args.threads or "tensorflow default",
+            "wall_seconds": round(time.perf_counter() - started, 2),
+        },
+        "machine": {
+            **describe_machine(tf),
+            "loadavg_before": [round(v, 2) for v in load_before],
+            "loadavg_1min_each_round": [round(v, 2) for v in loads],
+            "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    print(json.dumps(run(args), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""benchmarks/throughput.py end to end in its smallest mode: one JSON object with every figure.
+
+No timing is asserted (speed is what the benchmark itself reports); the test checks that the four methods
+ran, that the figures are consistent with each other, and that the JSON is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+METHODS = (
+    "a_keras_fit_autoencoder",
+    "b_keras_train_on_batch_alternating",
+    "c_latentprobe_alternating_step",
+    "d_latentprobe_frozen",
+)
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_prints_one_json_object_with_every_figure():
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    args = ["--quick", "--examples", "512", "--epochs", "2", "--warmup", "1", "--synthetic"]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "throughput.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)  # the whole of stdout is one JSON object
+
+    assert set(report["results"]) == set(METHODS)
+    for name in METHODS[:3]:
+        figures = report["results"][name]
+        assert len(figures["epoch_seconds"]) >= 2  # the timed epochs, warm-up left out
+        assert figures["samples_per_second"] > 0
+        assert figures["samples_per_epoch"] == (512 if name.startswith("a_") else 2 * 512)
+        assert math.isclose(
+            figures["samples_per_second"], figures["samples_per_epoch"] / figures["median_epoch_seconds"]
+        )
+    d = report["results"]["d_latentprobe_frozen"]
+    assert d["autoencoder_phase"]["samples_per_epoch"] == d["probe_phase"]["samples_per_epoch"] == 512
+    assert len(d["probe_phase"]["epoch_seconds"]) == 2
+
+    ratios = report["ratios"]
+    c, b, a = (report["results"][m]["samples_per_second"] for m in METHODS[2::-1])
+    assert math.isclose(ratios["c_over_b"], c / b) and math.isclose(ratios["c_over_a"], c / a)
+    assert set(ratios["cpu_time"]) == {"c_over_b", "c_over_a", "d_over_a"}
+    assert report["peak_rss_bytes"] > 100 * 2**20  # TensorFlow alone is more than 100 MiB
+    assert len(report["machine"]["loadavg_before"]) == 3
+    assert report["setup"]["data"] == "synthetic" and report["setup"]["examples"] == 512
+    assert {"python", "tensorflow", "keras", "numpy"} <= set(report["versions"])
+
+
+def load_benchmark():
+    """The benchmark script as a module (benchmarks/ is no package; TensorFlow is imported lazily)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("throughput", REPO / "benchmarks" / "throughput.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_figures_are_the_median_epoch_and_quick_mode_is_small():
+    bench = load_benchmark()
+    epochs = [(2.0, 3.0, 1000, 500), (1.0, 1.5, 1000, 500), (4.0, 2.0, 1000, 500)]
+    figures = bench.median_rate(epochs)
+    assert figures["median_epoch_seconds"] == 2.0 and figures["samples_per_second"] == 500.0
+    assert figures["autoencoder_samples_per_second"] == 250.0
+    assert figures["samples_per_cpu_second"] == 500.0  # median CPU seconds 2.0
+    args = bench.parse_args(["--quick"])
+    assert (args.examples, args.warmup, args.epochs) == (4096, 1, 2)
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--epochs", "0"])
