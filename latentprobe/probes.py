@@ -135,25 +135,39 @@ class Strategy:
 
     # -- compiled epochs ---------------------------------------------------------------------------
 
-    def _ae_epoch_graph(self, x, idx):
+    def labeled_batches(self, steps: int) -> np.ndarray:
+        """A labeled batch per autoencoder step for a model that ``uses_labels``; else a placeholder."""
+        if not self.model.uses_labels:
+            return np.zeros((steps, 1), np.int64)
+        return self.probe_batches(steps=steps)
+
+    def _model_step(self, x, y, idx, labeled_idx):
+        # A model that uses labels gets (x, x_labeled, y_labeled); the others just x.
+        if self.model.uses_labels:
+            self.model.train_step((tf.gather(x, idx), tf.gather(x, labeled_idx), tf.gather(y, labeled_idx)))
+        else:
+            self.model.train_step(tf.gather(x, idx))
+
+    def _ae_epoch_graph(self, x, y, idx, labeled_idx):
         for i in tf.range(tf.shape(idx)[0]):
-            self.model.train_step(tf.gather(x, idx[i]))
+            self._model_step(x, y, idx[i], labeled_idx[i])
 
     def _probe_epoch_graph(self, x, y, idx):
         for i in tf.range(tf.shape(idx)[0]):
             xb = tf.gather(x, idx[i])
             self.probe.train_step(self.model.probe_features(xb, training=False), tf.gather(y, idx[i]))
 
-    def _alternating_epoch_graph(self, x, y, ae_idx, probe_idx):
+    def _alternating_epoch_graph(self, x, y, ae_idx, probe_idx, labeled_idx):
         for i in tf.range(tf.shape(ae_idx)[0]):
-            self.model.train_step(tf.gather(x, ae_idx[i]))
+            self._model_step(x, y, ae_idx[i], labeled_idx[i])
             xb = tf.gather(x, probe_idx[i])
             self.probe.train_step(self.model.probe_features(xb, training=False), tf.gather(y, probe_idx[i]))
 
     def run_ae_epoch(self) -> tuple[dict[str, float], int]:
         idx = self.ae_batches()
         self.model.reset_metrics()
-        self._ae_epoch(self.x, tf.constant(idx, dtype=tf.int32))
+        labeled = self.labeled_batches(len(idx))
+        self._ae_epoch(self.x, self.y, tf.constant(idx, dtype=tf.int32), tf.constant(labeled, dtype=tf.int32))
         return self.ae_results(), idx.size
 
     def run_probe_epoch(self) -> tuple[dict[str, float], int]:
@@ -177,6 +191,7 @@ class AlternatingStrategy(Strategy):
             if self.cfg.probe.every == "step":
                 ae_idx = self.ae_batches()
                 probe_idx = self.probe_batches(steps=len(ae_idx))
+                labeled_idx = self.labeled_batches(len(ae_idx))
                 self.model.reset_metrics()
                 self.probe.reset()
                 self._alternating_epoch(
@@ -184,6 +199,7 @@ class AlternatingStrategy(Strategy):
                     self.y,
                     tf.constant(ae_idx, dtype=tf.int32),
                     tf.constant(probe_idx, dtype=tf.int32),
+                    tf.constant(labeled_idx, dtype=tf.int32),
                 )
                 train = {**self.ae_results(), **self.probe.results()}
                 samples = ae_idx.size + probe_idx.size

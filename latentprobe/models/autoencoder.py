@@ -7,6 +7,11 @@ A variant changes behaviour through small hooks rather than copying the training
 - ``corrupt``: what the encoder sees during training (noise in a denoising autoencoder).
 - ``latent_losses``: loss terms on the code (KL in a VAE, sparsity), added to reconstruction.
 - ``probe_features``: what the probe reads (``z``; ``z_mean`` in a VAE).
+- ``decoder_width``: the width of the code the decoder reads (the AAE's decoder reads ``[y, z]``).
+- ``label_metrics``: metrics of a model's own class head against labels (the AAE's y head).
+
+A variant with ``uses_labels = True`` gets ``train_step((x, x_labeled, y_labeled))``: a batch of the train
+split and a batch of the labeled subset (the semi-supervised AAE's cross-entropy phase).
 
 Only a variant with its own networks and optimizers (the adversarial autoencoder) overrides ``train_step``.
 """
@@ -34,6 +39,10 @@ class Autoencoder(keras.Model):
     Settings: ClassVar[type | None] = None
     #: Names of the extra loss terms ``latent_losses`` returns; each gets a tracker and a logged scalar.
     loss_terms: ClassVar[tuple[str, ...]] = ()
+    #: The terms every variant of this family tracks before its own ``loss_terms``.
+    base_terms: ClassVar[tuple[str, ...]] = ("loss", "reconstruction_loss")
+    #: Whether ``train_step`` takes ``(x, x_labeled, y_labeled)`` rather than ``x``.
+    uses_labels: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -48,9 +57,9 @@ class Autoencoder(keras.Model):
         self.decoder = decoder
         self.reconstruction_kind = reconstruction_loss
         self.settings = settings
-        self.trackers = {
-            name: keras.metrics.Mean(name=name) for name in ("loss", "reconstruction_loss", *self.loss_terms)
-        }
+        # Noise and sampling draw from this (seeded through Python's random by the run's seed).
+        self.seed_generator = keras.random.SeedGenerator()
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.all_terms}
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -58,6 +67,11 @@ class Autoencoder(keras.Model):
     def encoder_outputs(cls, latent: int, num_classes: int, settings: Any) -> dict[str, int]:
         """The encoder's heads and their widths."""
         return {"z": latent}
+
+    @classmethod
+    def decoder_width(cls, latent: int, num_classes: int, settings: Any) -> int:
+        """The width of the code the decoder reads."""
+        return latent
 
     @classmethod
     def build_from_config(
@@ -69,7 +83,7 @@ class Autoencoder(keras.Model):
             input_shape,
             model_cfg.hidden,
             cls.encoder_outputs(latent, num_classes, model_cfg.settings),
-            latent,
+            cls.decoder_width(latent, num_classes, model_cfg.settings),
             model_cfg.activation,
         )
         return cls(encoder, decoder, model_cfg.reconstruction_loss, model_cfg.settings)
@@ -91,6 +105,10 @@ class Autoencoder(keras.Model):
     def probe_features(self, x, training: bool = False):
         """The vector the probe classifies, shape (batch, latent)."""
         return self.encode(x, training=training)["z"]
+
+    def label_metrics(self, x, y) -> dict[str, Any]:
+        """Batch means of metrics of the model's own class head on labeled data; none by default."""
+        return {}
 
     # -- Keras -------------------------------------------------------------------------------------
 
@@ -140,4 +158,4 @@ class Autoencoder(keras.Model):
     @property
     def all_terms(self) -> tuple[str, ...]:
         """Names of everything ``compute_terms`` returns, in a stable order."""
-        return ("loss", "reconstruction_loss", *self.loss_terms)
+        return (*self.base_terms, *self.loss_terms)
