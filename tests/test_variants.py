@@ -218,6 +218,30 @@ def test_aae_cross_entropy_phase_learns_the_labels():
     assert float(model.label_metrics(x, y)["classifier_accuracy"]) > 0.9
 
 
+def test_strategy_hands_a_model_that_uses_labels_batches_of_the_labeled_subset_only():
+    from latentprobe.probes import STRATEGIES, Probe, build_head, build_optimizer
+
+    x, y = labeled_digits(64)
+    labeled_idx = np.arange(0, 64, 2)
+    # (The other strategies share Strategy._model_step; tests/test_variants_cli.py runs them, marked slow.)
+    for strategy, every in (("alternating", "step"),):
+        model = aae()
+        cfg = config.from_dict(
+            {
+                "model": {"kind": "aae", "latent": 3, "aae": {"semi_supervised": True}},
+                "probe": {"strategy": strategy, "epochs": 1, "batch_size": 8}
+                | ({"every": every} if strategy == "alternating" else {}),
+                "train": {"epochs": 1, "batch_size": 16, "jit_compile": False},
+            }
+        )
+        probe = Probe(build_head(cfg.probe, 3, 10), build_optimizer("adam", 1e-3))
+        runner = STRATEGIES[strategy](model, probe, x, y, labeled_idx, cfg, np.random.default_rng(0))
+        batches = runner.labeled_batches(4)
+        assert batches.shape == (4, 8) and set(batches.ravel()) <= set(labeled_idx)
+        record = next(iter(runner.run()))
+        assert np.isfinite(record.train["classification_loss"]) and record.train["classification_loss"] > 0
+
+
 # -- supervised --------------------------------------------------------------------------------------
 
 
