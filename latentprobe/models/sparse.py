@@ -5,11 +5,11 @@ The code is a layer of sigmoid units (``z = sigmoid(encoder head)``) with an act
 batch-mean activation of unit j), plus optional L2 weight decay (``weight_decay * sum W^2`` over every
 kernel of encoder and decoder).
 
-Scale: the weights apply to the reconstruction loss as this package computes it, SUMMED over input
-dimensions. That is the convention of Ng's notes, where the usual rho 0.05 and beta 3 come from (squared
-error summed over pixels, plus beta times the KL summed over hidden units). Seed 004 put the same
-weights on Keras's per-pixel MEAN loss, 784 times smaller on MNIST, which made the penalty 784 times
-stronger relative to reconstruction: the blurry images it reports.
+Scale: the weights apply to the loss as this package computes it: reconstruction SUMMED over input
+dimensions and the KL SUMMED over code units, Ng's convention. A weight calibrated against a per-pixel
+MEAN loss (Keras's default, seed 004) is D times too small here (D input dimensions); one calibrated on
+a KL averaged over U units is U times too large. Seed 004's beta 3 (both means) is 3 * 784 / 32 = 73.5
+here; see configs/seed004-sparse-mnist.yaml.
 """
 
 from __future__ import annotations
