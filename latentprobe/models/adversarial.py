@@ -71,6 +71,10 @@ class AdversarialAutoencoder(Autoencoder):
     def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, **kwargs):
         settings = settings or AdversarialSettings()
         super().__init__(encoder, decoder, reconstruction_loss, settings, **kwargs)
+        # Noise and samples draw from this, seeded through Python's random by the run's seed. Only the
+        # variants that draw make one: it takes a number from Python's random, which would change the
+        # probe head's initial weights of every other kind.
+        self.seed_generator = keras.random.SeedGenerator()
         self.latent = int(encoder.output["z"].shape[-1])
         self.num_classes = int(encoder.output["y_logits"].shape[-1]) if settings.semi_supervised else 0
         hidden = tuple(settings.discriminator_hidden)

@@ -57,8 +57,6 @@ class Autoencoder(keras.Model):
         self.decoder = decoder
         self.reconstruction_kind = reconstruction_loss
         self.settings = settings
-        # Noise and sampling draw from this (seeded through Python's random by the run's seed).
-        self.seed_generator = keras.random.SeedGenerator()
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.all_terms}
 
     # -- construction ------------------------------------------------------------------------------

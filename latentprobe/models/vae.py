@@ -41,6 +41,10 @@ class VariationalAutoencoder(Autoencoder):
 
     def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, **kwargs):
         super().__init__(encoder, decoder, reconstruction_loss, settings or VAESettings(), **kwargs)
+        # Noise and samples draw from this, seeded through Python's random by the run's seed. Only the
+        # variants that draw make one: it takes a number from Python's random, which would change the
+        # probe head's initial weights of every other kind.
+        self.seed_generator = keras.random.SeedGenerator()
 
     @classmethod
     def encoder_outputs(cls, latent: int, num_classes: int, settings: Any) -> dict[str, int]:
