@@ -98,10 +98,3 @@ def test_compare_sets_the_aae_against_the_supervised_baseline(runs):
     assert result.exit_code == 0, result.output
     assert "test/classifier_accuracy" in result.output
     assert "test/reconstruction_loss" in result.output
-
-
-def test_latent_scatter_of_a_vae_run_is_a_png(runs, tmp_path):
-    from latentprobe.plots import write_latent_scatter
-
-    path = write_latent_scatter(runs["vae"], tmp_path / "scatter.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
