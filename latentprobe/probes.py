@@ -142,11 +142,12 @@ class Strategy:
         return self.probe_batches(steps=steps)
 
     def _model_step(self, x, y, idx, labeled_idx):
-        # A model that uses labels gets (x, x_labeled, y_labeled); the others just x.
+        """One ``train_step``, returning its logs: a model that uses labels gets (x, x_labeled, y_labeled)."""
         if self.model.uses_labels:
-            self.model.train_step((tf.gather(x, idx), tf.gather(x, labeled_idx), tf.gather(y, labeled_idx)))
-        else:
-            self.model.train_step(tf.gather(x, idx))
+            return self.model.train_step(
+                (tf.gather(x, idx), tf.gather(x, labeled_idx), tf.gather(y, labeled_idx))
+            )
+        return self.model.train_step(tf.gather(x, idx))
 
     def _ae_epoch_graph(self, x, y, idx, labeled_idx):
         for i in tf.range(tf.shape(idx)[0]):
