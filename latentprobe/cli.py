@@ -130,10 +130,15 @@ def train(
         raise typer.Exit(130) from None
     for s in summaries:
         test = s["metrics"]["test"]
+        # A variant may have no reconstruction (supervised) or its own classifier (aae): show what exists.
+        extra = "".join(
+            f"  test/{name} {test[name]:.4f}"
+            for name in ("classifier_accuracy", "reconstruction_loss")
+            if name in test
+        )
         typer.echo(
             f"{s['run_dir']}  test/probe_accuracy {test['probe_accuracy']:.4f}"
-            f"  (chance {test['chance_accuracy']:.4f})"
-            f"  test/reconstruction_loss {test['reconstruction_loss']:.4f}"
+            f"  (chance {test['chance_accuracy']:.4f}){extra}"
             f"  train {s['timing']['train_seconds']:.1f}s"
         )
 

@@ -28,7 +28,8 @@ def measure(
     probe: bool = True,
     chunk: int = CHUNK,
 ) -> dict[str, float]:
-    """Mean loss terms (``reconstruction_loss``, variant terms) and probe loss/accuracy on (x, y).
+    """Mean loss terms (``reconstruction_loss``, variant terms, the model's ``label_metrics``) and probe
+    loss/accuracy on (x, y).
 
     Args:
         model: an :class:`~latentprobe.models.autoencoder.Autoencoder`.
@@ -59,6 +60,7 @@ def _measure_fn(model: Any, head: Any, autoencoder: bool, probe: bool):
             if autoencoder:
                 terms = model.compute_terms(x, training=False)
                 out.update({k: v for k, v in terms.items() if k != "loss"})
+                out.update(model.label_metrics(x, y))
             if probe:
                 probabilities = head(model.probe_features(x, training=False), training=False)
                 out["probe_loss"] = ops.mean(losses.classification(y, probabilities))

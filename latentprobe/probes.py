@@ -143,13 +143,27 @@ class Strategy:
 
     # -- compiled epochs ---------------------------------------------------------------------------
 
+    def labeled_batches(self, steps: int) -> np.ndarray:
+        """A labeled batch per autoencoder step for a model that ``uses_labels``; else a placeholder."""
+        if not self.model.uses_labels:
+            return np.zeros((steps, 1), np.int64)
+        return self.probe_batches(steps=steps)
+
+    def _model_step(self, x, y, idx, labeled_idx):
+        """One ``train_step``, returning its logs: a model that uses labels gets (x, x_labeled, y_labeled)."""
+        if self.model.uses_labels:
+            return self.model.train_step(
+                (tf.gather(x, idx), tf.gather(x, labeled_idx), tf.gather(y, labeled_idx))
+            )
+        return self.model.train_step(tf.gather(x, idx))
+
     # Each returns the number of steps it ran: it stops at the first step whose running losses are not
     # finite (NaN or inf), so a diverged epoch ends there instead of computing on NaN weights.
 
-    def _ae_epoch_graph(self, x, idx):
+    def _ae_epoch_graph(self, x, y, idx, labeled_idx):
         steps = tf.constant(0)
         for i in tf.range(tf.shape(idx)[0]):
-            logs = self.model.train_step(tf.gather(x, idx[i]))
+            logs = self._model_step(x, y, idx[i], labeled_idx[i])
             steps += 1
             if not _all_finite(list(logs.values())):
                 break
@@ -165,10 +179,10 @@ class Strategy:
                 break
         return steps
 
-    def _alternating_epoch_graph(self, x, y, ae_idx, probe_idx):
+    def _alternating_epoch_graph(self, x, y, ae_idx, probe_idx, labeled_idx):
         steps = tf.constant(0)
         for i in tf.range(tf.shape(ae_idx)[0]):
-            logs = self.model.train_step(tf.gather(x, ae_idx[i]))
+            logs = self._model_step(x, y, ae_idx[i], labeled_idx[i])
             xb = tf.gather(x, probe_idx[i])
             self.probe.train_step(self.model.probe_features(xb, training=False), tf.gather(y, probe_idx[i]))
             steps += 1
@@ -179,7 +193,10 @@ class Strategy:
     def run_ae_epoch(self) -> tuple[dict[str, float], int]:
         idx = self.ae_batches()
         self.model.reset_metrics()
-        steps = self._ae_epoch(self.x, tf.constant(idx, dtype=tf.int32))
+        labeled = self.labeled_batches(len(idx))
+        steps = self._ae_epoch(
+            self.x, self.y, tf.constant(idx, dtype=tf.int32), tf.constant(labeled, dtype=tf.int32)
+        )
         results = self.ae_results()
         check_finite(results, int(steps), len(idx))
         return results, idx.size
@@ -208,6 +225,7 @@ class AlternatingStrategy(Strategy):
             if self.cfg.probe.every == "step":
                 ae_idx = self.ae_batches()
                 probe_idx = self.probe_batches(steps=len(ae_idx))
+                labeled_idx = self.labeled_batches(len(ae_idx))
                 self.model.reset_metrics()
                 self.probe.reset()
                 steps = self._alternating_epoch(
@@ -215,6 +233,7 @@ class AlternatingStrategy(Strategy):
                     self.y,
                     tf.constant(ae_idx, dtype=tf.int32),
                     tf.constant(probe_idx, dtype=tf.int32),
+                    tf.constant(labeled_idx, dtype=tf.int32),
                 )
                 train = {**self.ae_results(), **self.probe.results()}
                 check_finite(train, int(steps), len(ae_idx))

@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from latentprobe.models.adversarial import AdversarialAutoencoder
 from latentprobe.models.autoencoder import Autoencoder
+from latentprobe.models.denoising import DenoisingAutoencoder
+from latentprobe.models.sparse import SparseAutoencoder
+from latentprobe.models.supervised import SupervisedClassifier
+from latentprobe.models.vae import VariationalAutoencoder
 
 MODELS: dict[str, type[Autoencoder]] = {
     "ae": Autoencoder,
+    "dae": DenoisingAutoencoder,
+    "vae": VariationalAutoencoder,
+    "sparse": SparseAutoencoder,
+    "aae": AdversarialAutoencoder,
+    "supervised": SupervisedClassifier,
 }
 
 

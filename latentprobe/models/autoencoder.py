@@ -8,6 +8,11 @@ A variant changes behaviour through small hooks rather than copying the training
 - ``latent_losses``: loss terms on the code (KL in a VAE, sparsity), added to reconstruction.
 - ``probe_features``: what the probe reads (``z``; ``z_mean`` in a VAE).
 - ``latent_statistics``: variant-specific statistics eval reports (KL per dimension, mean activation).
+- ``decoder_width``: the width of the code the decoder reads (the AAE's decoder reads ``[y, z]``).
+- ``label_metrics``: metrics of a model's own class head against labels (the AAE's y head).
+
+A variant with ``uses_labels = True`` gets ``train_step((x, x_labeled, y_labeled))``: a batch of the train
+split and a batch of the labeled subset (the semi-supervised AAE's cross-entropy phase).
 
 Only a variant with its own networks and optimizers (the adversarial autoencoder) overrides ``train_step``.
 """
@@ -35,6 +40,10 @@ class Autoencoder(keras.Model):
     Settings: ClassVar[type | None] = None
     #: Names of the extra loss terms ``latent_losses`` returns; each gets a tracker and a logged scalar.
     loss_terms: ClassVar[tuple[str, ...]] = ()
+    #: The terms every variant of this family tracks before its own ``loss_terms``.
+    base_terms: ClassVar[tuple[str, ...]] = ("loss", "reconstruction_loss")
+    #: Whether ``train_step`` takes ``(x, x_labeled, y_labeled)`` rather than ``x``.
+    uses_labels: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -49,9 +58,7 @@ class Autoencoder(keras.Model):
         self.decoder = decoder
         self.reconstruction_kind = reconstruction_loss
         self.settings = settings
-        self.trackers = {
-            name: keras.metrics.Mean(name=name) for name in ("loss", "reconstruction_loss", *self.loss_terms)
-        }
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.all_terms}
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -59,6 +66,11 @@ class Autoencoder(keras.Model):
     def encoder_outputs(cls, latent: int, num_classes: int, settings: Any) -> dict[str, int]:
         """The encoder's heads and their widths."""
         return {"z": latent}
+
+    @classmethod
+    def decoder_width(cls, latent: int, num_classes: int, settings: Any) -> int:
+        """The width of the code the decoder reads."""
+        return latent
 
     @classmethod
     def build_from_config(
@@ -70,7 +82,7 @@ class Autoencoder(keras.Model):
             input_shape,
             model_cfg.hidden,
             cls.encoder_outputs(latent, num_classes, model_cfg.settings),
-            latent,
+            cls.decoder_width(latent, num_classes, model_cfg.settings),
             model_cfg.activation,
         )
         return cls(encoder, decoder, model_cfg.reconstruction_loss, model_cfg.settings)
@@ -99,6 +111,10 @@ class Autoencoder(keras.Model):
         eval reports them under ``latent.variant``; the plain autoencoder has none (generic statistics,
         such as active units, are computed by eval for every variant).
         """
+        return {}
+
+    def label_metrics(self, x, y) -> dict[str, Any]:
+        """Batch means of metrics of the model's own class head on labeled data; none by default."""
         return {}
 
     # -- Keras -------------------------------------------------------------------------------------
@@ -151,4 +167,4 @@ class Autoencoder(keras.Model):
     @property
     def all_terms(self) -> tuple[str, ...]:
         """Names of everything ``compute_terms`` returns, in a stable order."""
-        return ("loss", "reconstruction_loss", *self.loss_terms)
+        return (*self.base_terms, *self.loss_terms)

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 import keras
 from keras import layers
 
+from latentprobe.errors import ConfigError
+
 
 def build_dense_encoder(
     input_shape: Sequence[int],
@@ -56,8 +58,66 @@ def build_dense_decoder(
     return keras.Model(inputs, x, name=name)
 
 
+def build_conv_encoder(
+    input_shape: Sequence[int],
+    hidden: Sequence[int],
+    outputs: Mapping[str, int],
+    activation: str = "relu",
+    name: str = "encoder",
+) -> keras.Model:
+    """image -> Conv2D(f, 3, stride 2) for f in hidden -> flatten -> one linear Dense head per output.
+
+    ``hidden`` holds filter counts; each layer halves the height and width (rounding up).
+    """
+    _check_image(input_shape)
+    x = inputs = keras.Input(shape=tuple(input_shape), name="x")
+    for i, filters in enumerate(hidden):
+        x = layers.Conv2D(filters, 3, strides=2, padding="same", activation=activation, name=f"conv_{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    heads = {key: layers.Dense(width, name=key)(x) for key, width in outputs.items()}
+    return keras.Model(inputs, heads, name=name)
+
+
+def build_conv_decoder(
+    latent: int,
+    hidden: Sequence[int],
+    output_shape: Sequence[int],
+    activation: str = "relu",
+    name: str = "decoder",
+) -> keras.Model:
+    """z -> Dense -> the encoder's last feature map -> Conv2DTranspose(f, 3, stride 2) for f in
+    reversed(hidden) -> Conv2D(channels, 3, sigmoid), cropped to the input's height and width."""
+    _check_image(output_shape)
+    height, width, channels = output_shape
+    h, w = height, width
+    for _ in hidden:  # the encoder's "same" strided convolutions round up
+        h, w = -(-h // 2), -(-w // 2)
+    filters = tuple(hidden) or (channels,)
+    z = inputs = keras.Input(shape=(latent,), name="z")
+    x = layers.Dense(h * w * filters[-1], activation=activation, name="dense")(z)
+    x = layers.Reshape((h, w, filters[-1]), name="feature_map")(x)
+    for i, f in enumerate(reversed(tuple(hidden))):
+        x = layers.Conv2DTranspose(
+            f, 3, strides=2, padding="same", activation=activation, name=f"deconv_{i}"
+        )(x)
+    x = layers.Conv2D(channels, 3, padding="same", activation="sigmoid", name="reconstruction")(x)
+    crop_h, crop_w = h * 2 ** len(hidden) - height, w * 2 ** len(hidden) - width
+    if crop_h or crop_w:
+        x = layers.Cropping2D(((0, crop_h), (0, crop_w)), name="crop")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _check_image(shape: Sequence[int]) -> None:
+    if len(shape) != 3:
+        raise ConfigError(
+            "model.network",
+            f"'conv' needs image data (height, width, channels), but the inputs have shape {tuple(shape)}",
+        )
+
+
 NETWORKS = {
     "dense": (build_dense_encoder, build_dense_decoder),
+    "conv": (build_conv_encoder, build_conv_decoder),
 }
 
 

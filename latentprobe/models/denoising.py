@@ -1,0 +1,47 @@
+"""The denoising autoencoder (Vincent et al. 2008, "Extracting and Composing Robust Features with
+Denoising Autoencoders"): reconstruct the clean input from a corrupted one.
+
+Corruption, in training only: additive Gaussian noise (``noise: gaussian``, standard deviation ``std``)
+or masking noise (``noise: mask``, each input dimension set to 0 with probability ``fraction``). The
+loss is the plain autoencoder's, measured against the clean input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import keras
+from keras import ops
+
+from latentprobe.models.autoencoder import Autoencoder
+
+
+@dataclass(frozen=True)
+class DenoisingSettings:
+    """``model.dae``: the corruption."""
+
+    noise: Literal["gaussian", "mask"] = "gaussian"
+    std: float = field(default=0.3, metadata={"min": 0})
+    fraction: float = field(default=0.3, metadata={"min": 0, "max": 0.999})
+
+
+class DenoisingAutoencoder(Autoencoder):
+    """Autoencoder trained on corrupted inputs; val/test metrics see clean inputs."""
+
+    Settings: ClassVar[type] = DenoisingSettings
+
+    def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, **kwargs):
+        super().__init__(encoder, decoder, reconstruction_loss, settings or DenoisingSettings(), **kwargs)
+        # Noise and samples draw from this, seeded through Python's random by the run's seed. Only the
+        # variants that draw make one: it takes a number from Python's random, which would change the
+        # probe head's initial weights of every other kind.
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def corrupt(self, x, training: bool = False):
+        if not training:
+            return x
+        if self.settings.noise == "gaussian":
+            return x + self.settings.std * keras.random.normal(ops.shape(x), seed=self.seed_generator)
+        keep = keras.random.uniform(ops.shape(x), seed=self.seed_generator) >= self.settings.fraction
+        return x * ops.cast(keep, x.dtype)

@@ -1,0 +1,79 @@
+"""The sparse autoencoder (Ng, "Sparse autoencoder" lecture notes; seed 004).
+
+The code is a layer of sigmoid units (``z = sigmoid(encoder head)``) with an activity penalty: ``l1``
+(``weight * sum |z|``, batch mean) or ``kl`` (``beta * sum_j KL(rho || rho_hat_j)``, ``rho_hat_j`` the
+batch-mean activation of unit j), plus optional L2 weight decay (``weight_decay * sum W^2`` over every
+kernel of encoder and decoder).
+
+Scale: the weights apply to the loss as this package computes it: reconstruction SUMMED over input
+dimensions and the KL SUMMED over code units, Ng's convention. A weight calibrated against a per-pixel
+MEAN loss (Keras's default, seed 004) is D times too small here (D input dimensions); one calibrated on
+a KL averaged over U units is U times too large. Seed 004's beta 3 (both means) is 3 * 784 / 32 = 73.5
+here; see configs/seed004-sparse-mnist.yaml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from keras import ops
+
+from latentprobe.config import positive
+from latentprobe.models import losses
+from latentprobe.models.autoencoder import Autoencoder
+
+#: An activation below this counts as "near zero" in ``near_zero_share``.
+NEAR_ZERO = 0.05
+
+
+@dataclass(frozen=True)
+class SparseSettings:
+    """``model.sparse``: the activity penalty on the code and the weight decay."""
+
+    penalty: Literal["kl", "l1"] = "kl"
+    rho: float = field(default=0.05, metadata={**positive(), "max": 0.999})
+    beta: float = field(default=3.0, metadata={"min": 0})
+    weight: float = field(default=1e-5, metadata={"min": 0})  # the l1 weight
+    weight_decay: float = field(default=0.0, metadata={"min": 0})
+
+
+class SparseAutoencoder(Autoencoder):
+    """Autoencoder with a sigmoid code, an activity penalty (KL or L1) and optional L2 weight decay."""
+
+    Settings: ClassVar[type] = SparseSettings
+    loss_terms: ClassVar[tuple[str, ...]] = (
+        "sparsity_loss",
+        "weight_decay_loss",
+        "mean_activation",
+        "near_zero_share",
+    )
+
+    def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, **kwargs):
+        super().__init__(encoder, decoder, reconstruction_loss, settings or SparseSettings(), **kwargs)
+
+    def encode(self, x, training: bool = False) -> dict[str, Any]:
+        codes = dict(self.encoder(x, training=training))
+        codes["z"] = ops.sigmoid(codes["z"])  # (batch, latent), in (0, 1)
+        return codes
+
+    def latent_losses(self, codes: dict[str, Any], training: bool = False) -> dict[str, Any]:
+        z, s = codes["z"], self.settings
+        if s.penalty == "kl":
+            sparsity = s.beta * losses.sparsity_kl(s.rho, z)
+        else:
+            sparsity = s.weight * ops.mean(ops.sum(ops.abs(z), axis=-1))
+        kernels = [w for m in (self.encoder, self.decoder) for w in m.trainable_weights if "kernel" in w.path]
+        decay = s.weight_decay * sum(ops.sum(ops.square(w)) for w in kernels) if s.weight_decay else 0.0
+        return {
+            "sparsity_loss": sparsity,
+            "weight_decay_loss": ops.convert_to_tensor(decay, "float32"),
+        }
+
+    def compute_terms(self, x, training: bool = False) -> dict[str, Any]:
+        terms = super().compute_terms(x, training=training)
+        # Logged, not optimised: how sparse the code is.
+        z = self.encode(self.corrupt(x, training=training), training=training)["z"]
+        terms["mean_activation"] = ops.mean(z)
+        terms["near_zero_share"] = ops.mean(ops.cast(z < NEAR_ZERO, "float32"))
+        return terms

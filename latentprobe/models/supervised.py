@@ -1,0 +1,76 @@
+"""The supervised baseline (seed 003's "basic NN classifier"): the encoder trained as a classifier.
+
+The encoder's architecture gets a softmax head ``y`` on its code ``z`` and is trained from scratch by
+cross-entropy on the labeled subset alone; the unlabeled train split and the decoder are never used.
+It writes the same run directory as every variant, so ``compare`` can set any autoencoder against it:
+its ``classifier_accuracy`` is the baseline, and the probe reads ``z``, the layer before the softmax.
+With ``latent`` at least the number of classes, the linear ``z`` then ``y`` is as expressive as one
+softmax layer on the last hidden layer, the seed's classifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from latentprobe.models import losses
+from latentprobe.models.autoencoder import Autoencoder
+from latentprobe.models.networks import build_networks
+
+
+class SupervisedClassifier(Autoencoder):
+    """The encoder plus a softmax layer, minimising cross-entropy on labeled batches only."""
+
+    base_terms: ClassVar[tuple[str, ...]] = ("loss",)
+    loss_terms: ClassVar[tuple[str, ...]] = ("classification_loss", "classification_accuracy")
+    uses_labels: ClassVar[bool] = True
+
+    @classmethod
+    def build_from_config(
+        cls, model_cfg: Any, latent: int, input_shape: Sequence[int], num_classes: int
+    ) -> Autoencoder:
+        encoder, decoder = build_networks(
+            model_cfg.network, input_shape, model_cfg.hidden, {"z": latent}, latent, model_cfg.activation
+        )
+        # The class head is part of the saved encoder, so `eval` rebuilds the classifier from encoder.keras.
+        z = encoder.output["z"]
+        y_logits = layers.Dense(num_classes, name="y_logits")(z)
+        encoder = keras.Model(encoder.input, {"z": z, "y_logits": y_logits}, name="encoder")
+        return cls(encoder, decoder, model_cfg.reconstruction_loss, model_cfg.settings)
+
+    def compute_terms(self, x, training: bool = False) -> dict[str, Any]:
+        # Nothing here models x: no reconstruction loss is reported (the decoder stays untrained).
+        return {}
+
+    def label_metrics(self, x, y) -> dict[str, Any]:
+        probabilities = ops.softmax(self.encoder(x, training=False)["y_logits"], axis=-1)
+        return {
+            "classifier_loss": ops.mean(losses.classification(y, probabilities)),
+            "classifier_accuracy": ops.mean(losses.correct(y, probabilities)),
+        }
+
+    def train_step(self, data):
+        if not (isinstance(data, (tuple, list)) and len(data) == 3):
+            raise ValueError("the supervised kind trains on (x, x_labeled, y_labeled) batches")
+        _, x_labeled, y_labeled = data
+        with tf.GradientTape() as tape:
+            probabilities = ops.softmax(self.encoder(x_labeled, training=True)["y_logits"], axis=-1)
+            loss = ops.mean(losses.classification(y_labeled, probabilities))
+            if self.encoder.losses:
+                loss = loss + ops.sum(ops.stack(self.encoder.losses))
+        variables = self.encoder.trainable_variables
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        return self.update_trackers(
+            {
+                "loss": loss,
+                "classification_loss": loss,
+                "classification_accuracy": ops.mean(losses.correct(y_labeled, probabilities)),
+            }
+        )
+
+    def test_step(self, data):
+        return {}

@@ -1,0 +1,74 @@
+"""The variational autoencoder (Kingma and Welling 2014, "Auto-Encoding Variational Bayes"; seeds 001, 004).
+
+The encoder gives ``z_mean`` and ``z_log_var``, the log-VARIANCE (not log-sigma: the bug seed 004
+describes), and the decoder reads ``z = z_mean + exp(0.5 * z_log_var) * eps``. The loss is the negative
+ELBO: reconstruction summed over input dimensions plus ``beta`` times the KL to N(0, I) summed over
+latent dimensions, both averaged over the batch. Out of training the decoder reads ``z_mean``, so test
+metrics are deterministic (``eval`` reproduces ``summary.json``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import keras
+from keras import ops
+
+from latentprobe.config import positive
+from latentprobe.models import losses
+from latentprobe.models.autoencoder import Autoencoder
+
+
+@dataclass(frozen=True)
+class VAESettings:
+    """``model.vae``: the KL weight and what the probe reads."""
+
+    beta: float = field(default=1.0, metadata=positive())
+    probe: Literal["mean", "sample"] = "mean"
+
+
+def sample(z_mean, z_log_var, eps):
+    """The reparametrised sample: the scale is the standard deviation exp(0.5 * log_var)."""
+    return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+
+class VariationalAutoencoder(Autoencoder):
+    """VAE with loss ``reconstruction + beta * kl`` (the negative ELBO for beta 1, logged: ``elbo_loss``)."""
+
+    Settings: ClassVar[type] = VAESettings
+    loss_terms: ClassVar[tuple[str, ...]] = ("kl_loss", "elbo_loss")
+
+    def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, **kwargs):
+        super().__init__(encoder, decoder, reconstruction_loss, settings or VAESettings(), **kwargs)
+        # Noise and samples draw from this, seeded through Python's random by the run's seed. Only the
+        # variants that draw make one: it takes a number from Python's random, which would change the
+        # probe head's initial weights of every other kind.
+        self.seed_generator = keras.random.SeedGenerator()
+
+    @classmethod
+    def encoder_outputs(cls, latent: int, num_classes: int, settings: Any) -> dict[str, int]:
+        return {"z_mean": latent, "z_log_var": latent}
+
+    def encode(self, x, training: bool = False, draw: bool | None = None) -> dict[str, Any]:
+        """Codes; ``z`` is a sample in training (or when ``draw``), else ``z_mean``."""
+        codes = dict(self.encoder(x, training=training))
+        if training if draw is None else draw:
+            eps = keras.random.normal(ops.shape(codes["z_mean"]), seed=self.seed_generator)
+            codes["z"] = sample(codes["z_mean"], codes["z_log_var"], eps)
+        else:
+            codes["z"] = codes["z_mean"]
+        return codes
+
+    def latent_losses(self, codes: dict[str, Any], training: bool = False) -> dict[str, Any]:
+        return {"kl_loss": ops.mean(losses.gaussian_kl(codes["z_mean"], codes["z_log_var"]))}
+
+    def compute_terms(self, x, training: bool = False) -> dict[str, Any]:
+        terms = super().compute_terms(x, training=training)  # loss = reconstruction + kl (+ regularisers)
+        terms["loss"] = terms["loss"] + (self.settings.beta - 1.0) * terms["kl_loss"]
+        # The negative ELBO proper (beta 1), logged whatever beta the loss uses.
+        terms["elbo_loss"] = terms["reconstruction_loss"] + terms["kl_loss"]
+        return terms
+
+    def probe_features(self, x, training: bool = False):
+        return self.encode(x, training=training, draw=self.settings.probe == "sample")["z"]
