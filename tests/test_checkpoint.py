@@ -74,7 +74,19 @@ def configs(tmp: Path) -> dict[str, dict]:
     alternating = fast_config(tmp, train={"epochs": 3})
     frozen = fast_config(tmp, probe={"strategy": "frozen", "epochs": 2}, train={"epochs": 2})
     frozen["probe"].pop("every")
-    return {"alternating": alternating, "frozen": frozen}
+    # Variants with state of their own: the VAE's sampling RNG; the AAE's discriminators, three extra
+    # optimizers, input noise RNG and labeled batches.
+    vae = fast_config(tmp, model={"kind": "vae", "latent": 2}, train={"epochs": 2})
+    aae = fast_config(
+        tmp,
+        data={"labels": 100},
+        model={
+            "kind": "aae",
+            "aae": {"semi_supervised": True, "discriminator_hidden": [16], "noise_std": 0.3},
+        },
+        train={"epochs": 2},
+    )
+    return {"alternating": alternating, "frozen": frozen, "vae": vae, "aae": aae}
 
 
 # --- checkpoints --------------------------------------------------------------------------------------
@@ -129,8 +141,8 @@ def test_restore_refuses_a_checkpoint_of_another_model(reference):
 
 @pytest.mark.parametrize(
     ("strategy", "stop"),
-    [("alternating", 1), ("frozen", 1), ("frozen", 3)],
-    ids=["alt", "frozen-ae", "frozen-probe"],
+    [("alternating", 1), ("frozen", 1), ("frozen", 3), ("vae", 1), ("aae", 1)],
+    ids=["alt", "frozen-ae", "frozen-probe", "vae", "aae"],
 )
 def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, reference, strategy, stop):
     # frozen: epochs 1-2 train the autoencoder, 3-4 the probe on the frozen encoder; stop in either phase.

@@ -278,3 +278,27 @@ def test_conv_network_on_flat_data_is_a_config_error():
     cfg = config.from_dict({"model": {"network": "conv", "hidden": [4]}})
     with pytest.raises(ConfigError, match=r"model\.network: 'conv' needs image data"):
         models.build(cfg.model, 2, (64,), 10)
+
+
+def test_variant_latent_statistics_for_eval():
+    """The VAE reports KL per dimension (0 for codes at the prior); the sparse AE its mean activation."""
+    import numpy as np
+
+    from latentprobe import config as config_mod
+    from latentprobe import models as models_mod
+
+    x = np.random.default_rng(0).random((16, 8, 8, 1)).astype("float32")
+    for kind, check in (
+        ("vae", lambda s: len(s["kl_per_dimension"]) == 3 and s["kl_total"] >= 0),
+        ("sparse", lambda s: 0 < s["mean_activation"] < 1 and len(s["mean_activation_per_unit"]) == 3),
+        ("ae", lambda s: s == {}),
+    ):
+        cfg = config_mod.from_dict({"model": {"kind": kind, "latent": 3, "hidden": [8]}})
+        model = models_mod.build(cfg.model, 3, (8, 8, 1), 10)
+        assert check(model.latent_statistics(x)), kind
+    vae = models_mod.build(
+        config_mod.from_dict({"model": {"kind": "vae", "latent": 3, "hidden": [8]}}).model, 3, (8, 8, 1), 10
+    )
+    for layer in (vae.encoder.get_layer("z_mean"), vae.encoder.get_layer("z_log_var")):
+        layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])  # codes exactly N(0, 1)
+    assert vae.latent_statistics(x)["kl_total"] == 0.0

@@ -70,6 +70,16 @@ class SparseAutoencoder(Autoencoder):
             "weight_decay_loss": ops.convert_to_tensor(decay, "float32"),
         }
 
+    def latent_statistics(self, x) -> dict[str, Any]:
+        """Mean activation per unit over ``x`` (to set against rho) and the share of near-zero codes."""
+        z = ops.convert_to_numpy(self.encode(x, training=False)["z"])
+        return {
+            "rho": self.settings.rho if self.settings.penalty == "kl" else None,
+            "mean_activation": float(z.mean()),
+            "mean_activation_per_unit": [float(v) for v in z.mean(axis=0)],
+            "near_zero_share": float((z < NEAR_ZERO).mean()),
+        }
+
     def compute_terms(self, x, training: bool = False) -> dict[str, Any]:
         terms = super().compute_terms(x, training=training)
         # Logged, not optimised: how sparse the code is.

@@ -72,3 +72,10 @@ class VariationalAutoencoder(Autoencoder):
 
     def probe_features(self, x, training: bool = False):
         return self.encode(x, training=training, draw=self.settings.probe == "sample")["z"]
+
+    def latent_statistics(self, x) -> dict[str, Any]:
+        """KL to the prior per latent dimension (mean over ``x``): near 0 marks a collapsed dimension."""
+        codes = self.encoder(x, training=False)
+        kl = 0.5 * (ops.square(codes["z_mean"]) + ops.exp(codes["z_log_var"]) - 1.0 - codes["z_log_var"])
+        per_dim = ops.convert_to_numpy(ops.mean(kl, axis=0))
+        return {"kl_per_dimension": [float(v) for v in per_dim], "kl_total": float(per_dim.sum())}
