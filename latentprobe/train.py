@@ -207,6 +207,11 @@ def _train(
     try:
         if state is None:  # a run resumed from a checkpoint logged them already
             tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
+            # Step 0: the untrained autoencoder and probe, so every curve starts from where chance is.
+            initial = measure(model, head, splits.val.x, splits.val.y)
+            tb.write_scalars("val", 0, initial)
+        else:
+            initial = state.get("initial")
         grid = splits.test.x[:GRID_IMAGES]
         total_epochs = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
 
@@ -243,6 +248,7 @@ def _train(
                     "total_seconds": earlier_seconds + time.perf_counter() - started,
                     "resumed_at_epochs": resumed_at,
                     "data_sha256": splits.sha256,
+                    "initial": initial,
                 },
             )
             if progress is not None:
@@ -268,6 +274,7 @@ def _train(
         "run_dir": str(run_dir.resolve()),
         "config": config_mod.to_dict(cfg),
         "metrics": {"test": test, "val": val},
+        "initial": {"val": initial},  # before any training (TensorBoard: val at step 0)
         "history": history,
         "timing": {
             "train_seconds": train_seconds,

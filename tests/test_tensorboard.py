@@ -81,6 +81,11 @@ def test_epoch_scalars_match_history(tiny_run, split):
     for tag in EPOCH_TAGS:
         assert acc.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"
         steps, values = series(acc, tag)
+        if split == "val":  # val also holds step 0: the untrained model and probe
+            assert steps[0] == 0, (split, tag)
+            initial = tiny_run["summary"]["initial"]["val"][tag]
+            np.testing.assert_allclose(values[0], initial, rtol=0, atol=TOLERANCE)
+            steps, values = steps[1:], values[1:]
         assert steps == list(range(1, EPOCHS + 1)), (split, tag)
         expected = history[f"{split}/{tag}"]
         assert len(expected) == EPOCHS
@@ -243,11 +248,12 @@ def test_tensorboard_server_serves_val_curve(tiny_run, tmp_path):
         points: list[list[float]] = []
         while time.monotonic() < deadline:
             points = get_json(port, "/data/plugin/scalars/scalars", run=val_run, tag="probe_accuracy")
-            if len(points) >= EPOCHS:
+            if len(points) >= EPOCHS + 1:
                 break
             time.sleep(0.5)
-        assert [int(step) for _, step, _ in points] == list(range(1, EPOCHS + 1)), points
-        np.testing.assert_allclose([v for _, _, v in points], expected, rtol=0, atol=TOLERANCE)
+        assert [int(step) for _, step, _ in points] == list(range(0, EPOCHS + 1)), points
+        initial = tiny_run["summary"]["initial"]["val"]["probe_accuracy"]
+        np.testing.assert_allclose([v for _, _, v in points], [initial, *expected], rtol=0, atol=TOLERANCE)
     finally:
         server.terminate()
         try:

@@ -54,6 +54,8 @@ def test_summary_has_the_stable_schema(run):
     assert test["chance_accuracy"] == pytest.approx(0.1, abs=1e-9)  # balanced 100 labels, 10 classes
     assert 0 <= test["probe_accuracy"] <= 1
     assert on_disk["history"]["epoch"] == [1, 2]
+    # Before training, the probe is an untrained head on an untrained encoder: about chance (10 classes).
+    assert 0.0 <= on_disk["initial"]["val"]["probe_accuracy"] <= 0.3
     assert len(on_disk["history"]["val/probe_accuracy"]) == 2
     assert on_disk["timing"]["train_seconds"] > 0
     assert on_disk["timing"]["train_samples_per_second"] > 0
