@@ -119,3 +119,22 @@ def digits_small():
 
     x, y = load_digits(return_X_y=True)
     return (x[:640] / 16.0).astype(np.float32), y[:640].astype(np.int64)
+
+
+@pytest.mark.parametrize("network", ["dense", "conv"])
+def test_codes_and_reconstructions_stay_float32_under_mixed_precision(network):
+    import numpy as np
+
+    from latentprobe import models
+
+    cfg = config.from_dict({"model": {"kind": "vae", "network": network, "latent": 3, "hidden": [8]}})
+    with train.precision_policy("mixed", "cpu"):
+        model = models.build(cfg.model, 3, (8, 8, 1), 10)
+        x = np.zeros((2, 8, 8, 1), "float32")
+        codes = model.encode(x)
+        dtype = keras.backend.standardize_dtype
+        assert {dtype(codes[k].dtype) for k in ("z_mean", "z_log_var", "z")} == {"float32"}
+        assert dtype(model(x).dtype) == "float32"
+        assert str(model.encoder.get_layer("dense_0" if network == "dense" else "conv_0").compute_dtype) == (
+            "bfloat16"
+        )

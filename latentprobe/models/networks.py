@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import keras
 from keras import layers
@@ -31,10 +32,16 @@ def build_dense_encoder(
         x = layers.Flatten(name="flatten")(x)
     for i, width in enumerate(hidden):
         x = layers.Dense(width, activation=activation, name=f"dense_{i}")(x)
-    # float32 heads under a mixed precision policy: the code is what the probe, the latent losses and the
-    # histograms read.
-    heads = {key: layers.Dense(width, name=key, dtype="float32")(x) for key, width in outputs.items()}
-    return keras.Model(inputs, heads, name=name)
+    return keras.Model(inputs, build_heads(x, outputs), name=name)
+
+
+def build_heads(features, outputs: Mapping[str, int]) -> dict[str, Any]:
+    """One linear Dense head per output on ``features``.
+
+    The heads are float32 under a mixed precision policy: the code is what the probe, the latent losses
+    and the histograms read.
+    """
+    return {key: layers.Dense(width, name=key, dtype="float32")(features) for key, width in outputs.items()}
 
 
 def build_dense_decoder(
@@ -74,8 +81,7 @@ def build_conv_encoder(
     for i, filters in enumerate(hidden):
         x = layers.Conv2D(filters, 3, strides=2, padding="same", activation=activation, name=f"conv_{i}")(x)
     x = layers.Flatten(name="flatten")(x)
-    heads = {key: layers.Dense(width, name=key)(x) for key, width in outputs.items()}
-    return keras.Model(inputs, heads, name=name)
+    return keras.Model(inputs, build_heads(x, outputs), name=name)
 
 
 def build_conv_decoder(
@@ -100,10 +106,13 @@ def build_conv_decoder(
         x = layers.Conv2DTranspose(
             f, 3, strides=2, padding="same", activation=activation, name=f"deconv_{i}"
         )(x)
-    x = layers.Conv2D(channels, 3, padding="same", activation="sigmoid", name="reconstruction")(x)
+    # float32 under a mixed precision policy, as in the dense decoder.
+    x = layers.Conv2D(
+        channels, 3, padding="same", activation="sigmoid", name="reconstruction", dtype="float32"
+    )(x)
     crop_h, crop_w = h * 2 ** len(hidden) - height, w * 2 ** len(hidden) - width
     if crop_h or crop_w:
-        x = layers.Cropping2D(((0, crop_h), (0, crop_w)), name="crop")(x)
+        x = layers.Cropping2D(((0, crop_h), (0, crop_w)), name="crop", dtype="float32")(x)
     return keras.Model(inputs, x, name=name)
 
 
