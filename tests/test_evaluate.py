@@ -16,7 +16,7 @@ from latentprobe import config, evaluate, train
 from latentprobe import data as data_mod
 from latentprobe.errors import UserError
 from tests.conftest import tiny_config, write_config
-from tests.test_tensorboard import accumulator, free_port, get_json
+from tests.test_tensorboard import accumulator, get_json, tensorboard_server
 
 PLOTS = ("latent.png", "reconstructions.png", "manifold.png", "label_budget.png", "confusion.png")
 REPORT_KEYS = {
@@ -146,30 +146,9 @@ def test_bad_eval_options_are_one_line_errors():
 
 @pytest.mark.slow
 def test_tensorboard_serves_the_projector(evaluated, tmp_path):
-    import subprocess
-    import sys
-
     logdir = evaluated["run_dir"] / "tb"
-    port = free_port()
     log_path = tmp_path / "tensorboard.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tensorboard.main",
-                "--logdir",
-                str(logdir),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--load_fast=false",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with tensorboard_server(logdir, log_path) as (port, _):
         deadline, runs = time.monotonic() + 60, []
         while time.monotonic() < deadline and "eval" not in runs:
             try:
@@ -180,6 +159,3 @@ def test_tensorboard_serves_the_projector(evaluated, tmp_path):
         info = get_json(port, "/data/plugin/projector/info", run="eval")
         (embedding,) = info["embeddings"]
         assert embedding["tensorShape"] == [360, 2] and embedding["sprite"]["singleImageDim"] == [8, 8]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)

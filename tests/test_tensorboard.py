@@ -6,6 +6,7 @@ real ``tensorboard`` server on 127.0.0.1 and asks its HTTP data API for the curv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,32 +200,32 @@ def get_json(port: int, path: str, **params: str) -> Any:
         return json.loads(response.read().decode("utf-8"))
 
 
+@contextlib.contextmanager
+def tensorboard_server(logdir: Path, log_path: Path, *flags: str) -> Iterator[tuple[int, subprocess.Popen]]:
+    """A real ``tensorboard`` on 127.0.0.1 (a free port) over ``logdir``; stopped on exit, killed if stuck."""
+    port = free_port()
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--load_fast=false", *flags]
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield port, server
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
 @pytest.mark.slow
 def test_tensorboard_server_serves_val_curve(tiny_run, tmp_path):
     run_dir = tiny_run["run_dir"]
     logdir = run_dir.parent
     val_run = (run_dir / "tb" / "val").relative_to(logdir).as_posix()
-    port = free_port()
     log_path = tmp_path / "tensorboard.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tensorboard.main",
-                "--logdir",
-                str(logdir),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--load_fast=false",
-                "--reload_interval=1",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with tensorboard_server(logdir, log_path, "--reload_interval=1") as (port, server):
         runs: list[str] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -254,10 +256,3 @@ def test_tensorboard_server_serves_val_curve(tiny_run, tmp_path):
         assert [int(step) for _, step, _ in points] == list(range(0, EPOCHS + 1)), points
         initial = tiny_run["summary"]["initial"]["val"]["probe_accuracy"]
         np.testing.assert_allclose([v for _, _, v in points], [initial, *expected], rtol=0, atol=TOLERANCE)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
