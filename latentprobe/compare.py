@@ -32,6 +32,7 @@ from latentprobe.rundir import (
     read_summary,
 )
 from latentprobe.statistics import ALPHA
+from latentprobe.text_table import align_columns
 
 FORMATS = ("table", "markdown", "json", "csv")
 
@@ -424,32 +425,14 @@ def _group_sections(table: Table) -> list[tuple[str, list[str], list[list[str]]]
     return sections
 
 
-def _aligned(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells).rstrip())
-    return lines
-
-
 def render_text(table: Table) -> str:
     """Aligned plain text for a terminal: config fields, a rule, then the metrics."""
     if not table.records:
         return "no runs to compare\n"
     header = ["", *_header(table)]
-    config, metrics = _config_rows(table), _metric_rows(table)
-    widths = [max(len(row[i]) for row in [header, *config, *metrics]) for i in range(len(header))]
-
-    def line(row: list[str]) -> str:
-        first = row[0].ljust(widths[0])
-        rest = [cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)]
-        return "  ".join([first, *rest]).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    lines = [line(header), rule, *map(line, config), rule, *map(line, metrics)]
+    lines = align_columns([[header], _config_rows(table), _metric_rows(table)])
     for title, head, rows in _group_sections(table):
-        lines += ["", title, *_aligned([head, *rows])] if rows else ["", title, "(none)"]
+        lines += ["", title, *align_columns([[head, *rows]])] if rows else ["", title, "(none)"]
     return "\n".join(lines) + "\n"
 
 

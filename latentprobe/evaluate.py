@@ -33,6 +33,7 @@ from latentprobe import latent_stats, models, plots, probing, projector, rundir
 from latentprobe.errors import RunDirError, UserError
 from latentprobe.metrics import chance_accuracy, encode, measure
 from latentprobe.models import MODELS
+from latentprobe.text_table import align_columns
 
 SCHEMA_VERSION = 2
 EVAL_DIR = "eval"
@@ -447,7 +448,7 @@ def render_report(report: dict[str, Any]) -> str:
         lines.append([f"{probe}@{budget}", *(_fmt(cells.get((probe, budget, f))) for f in feature_names)])
     for metric in ("kmeans_accuracy", "nmi"):
         lines.append([metric, *(_fmt(report["clustering"].get(f, {}).get(metric)) for f in feature_names)])
-    text = _align(lines)
+    text = align_columns([lines])
     gap = report["online_offline"]
     latent = report["latent"]
     text += [
@@ -462,15 +463,6 @@ def render_report(report: dict[str, Any]) -> str:
         shares = " ".join(f"{k}:{s:.2f}" for k, s in enumerate(latent["area_share"]["share"]))
         text.append(f"latent area share per class  {shares}")
     return "\n".join(text) + "\n"
-
-
-def _align(lines: list[list[str]]) -> list[str]:
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    out = []
-    for line in lines:
-        cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)]
-        out.append("  ".join(cells).rstrip())
-    return out
 
 
 def _fmt(value: float | None) -> str:

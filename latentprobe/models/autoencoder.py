@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import keras
+import tensorflow as tf  # the gradient tape; Keras 3 has no backend-neutral one
 from keras import ops
 
 from latentprobe.models import losses
@@ -140,8 +141,6 @@ class Autoencoder(keras.Model):
 
     def train_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
-        import tensorflow as tf  # the TensorFlow backend's tape; Keras 3 has no backend-neutral one
-
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, training=True)
             # Identity, or the loss scale of a mixed_float16 run's LossScaleOptimizer (on the tape).
