@@ -37,6 +37,7 @@ import resource
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +158,11 @@ def _EpochTimer(keras: Any) -> Any:  # noqa: N802 - a class factory (keras is im
 class SeedAlternatingTrainOnBatch:
     """(b) seed 000: for each batch, ``autoencoder.train_on_batch`` then ``probe.train_on_batch``.
 
-    The probe model is the encoder (frozen before compiling) under a softmax layer, compiled with
-    sparse categorical cross-entropy and accuracy, as the seed's Keras users would write it.
+    The probe model is the encoder under a softmax layer, compiled with sparse categorical cross-entropy
+    and accuracy. The encoder is held still for the probe by a ``stop_gradient`` on the code, not by
+    ``encoder.trainable = False``: in Keras 3 that flag is read when a train function is traced, and the
+    encoder's layers are the autoencoder's, so it would freeze them in the autoencoder too (the
+    autoencoder would train its decoder alone: less work than (c) does, and a different model).
     """
 
     name = "b_keras_train_on_batch_alternating"
@@ -167,9 +171,11 @@ class SeedAlternatingTrainOnBatch:
         import numpy as np
 
         self.autoencoder, encoder = build_keras_autoencoder(keras)
-        encoder.trainable = False
-        probabilities = keras.layers.Dense(CLASSES, activation="softmax")(encoder.output)
+        frozen_code = keras.layers.Lambda(keras.ops.stop_gradient, name="frozen_code")(encoder.output)
+        probabilities = keras.layers.Dense(CLASSES, activation="softmax")(frozen_code)
         self.probe = keras.Model(encoder.input, probabilities)
+        # The probe's optimizer sees no gradient for the encoder's weights (by design, above).
+        warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
         self.probe.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         self.x, self.y = x, y
         self.rng = np.random.default_rng(seed)

@@ -82,3 +82,34 @@ def test_figures_are_the_median_epoch_and_quick_mode_is_small():
     assert (args.examples, args.warmup, args.epochs) == (4096, 1, 2)
     with pytest.raises(SystemExit):
         bench.parse_args(["--epochs", "0"])
+
+
+def test_seed_style_baseline_trains_the_whole_autoencoder_and_only_the_probe_head():
+    """(b) must do (c)'s work: its autoencoder step moves every weight, its probe step only the head.
+
+    Keras 3 reads ``trainable`` when it traces a train function, and the probe's encoder layers are the
+    autoencoder's: freezing the encoder for the probe with ``encoder.trainable = False`` would freeze it in
+    the autoencoder too, leaving a cheaper baseline that trains its decoder alone.
+    """
+    import keras
+    import numpy as np
+
+    bench = load_benchmark()
+    x, y, _ = bench.load_data(512, synthetic=True, seed=0)
+    baseline = bench.SeedAlternatingTrainOnBatch(keras, x, y, seed=0)
+    autoencoder, probe = baseline.autoencoder, baseline.probe
+
+    def weights(model):
+        return {v.path: np.array(v) for v in model.weights}
+
+    before = weights(autoencoder)
+    autoencoder.train_on_batch(x[:256], x[:256])
+    after_ae = weights(autoencoder)
+    assert all(np.any(before[k] != after_ae[k]) for k in before), "the autoencoder left weights unchanged"
+
+    head_before = weights(probe)
+    probe.train_on_batch(x[:256], y[:256])
+    after_probe, head_after = weights(autoencoder), weights(probe)
+    assert all(np.array_equal(after_ae[k], after_probe[k]) for k in after_ae), "the probe moved the encoder"
+    head = [k for k in head_before if k not in after_ae]
+    assert head and all(np.any(head_before[k] != head_after[k]) for k in head)
