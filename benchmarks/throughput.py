@@ -156,7 +156,7 @@ def _EpochTimer(keras: Any) -> Any:  # noqa: N802 - a class factory (keras is im
 
 
 class SeedAlternatingTrainOnBatch:
-    """(b) seed 000: for each batch, ``autoencoder.train_on_batch`` then ``probe.train_on_batch``.
+    """(b) seed 000: for each batch, ``autoencoder.train_on_batch`` then ``probe.train_on_batch`` on it.
 
     The probe model is the encoder under a softmax layer, compiled with sparse categorical cross-entropy
     and accuracy. The encoder is held still for the probe by a ``stop_gradient`` on the code, not by
@@ -183,14 +183,12 @@ class SeedAlternatingTrainOnBatch:
     def epoch(self) -> tuple[float, float, int, int]:
         start, cpu_start = time.perf_counter(), time.process_time()
         order = self.rng.permutation(len(self.x))
-        probe_order = self.rng.permutation(len(self.x))
         steps = len(self.x) // BATCH
         for i in range(steps):
             batch = order[i * BATCH : (i + 1) * BATCH]
             xb = self.x[batch]
             self.autoencoder.train_on_batch(xb, xb)
-            probe_batch = probe_order[i * BATCH : (i + 1) * BATCH]
-            self.probe.train_on_batch(self.x[probe_batch], self.y[probe_batch])
+            self.probe.train_on_batch(xb, self.y[batch])  # the same batch, as (c) does
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         return seconds, cpu_seconds, 2 * steps * BATCH, steps * BATCH
 
@@ -316,10 +314,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     a = SeedFitAutoencoder(keras, x)
     b = SeedAlternatingTrainOnBatch(keras, x, y, args.seed)
-    c = LatentprobeRecords(
-        "c_latentprobe_alternating_step",
-        build_strategy(latentprobe_config("alternating", jit, 2 * rounds), x, y, args.seed),
-    )
+    c_strategy = build_strategy(latentprobe_config("alternating", jit, 2 * rounds), x, y, args.seed)
+    c = LatentprobeRecords("c_latentprobe_alternating_step", c_strategy)
     # The frozen strategy's run() trains `rounds` autoencoder epochs, then `rounds` probe epochs; the
     # other three keep going round by round alongside both phases.
     d = LatentprobeRecords(
@@ -386,6 +382,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "model": f"784-{'-'.join(map(str, HIDDEN))}-{LATENT} dense autoencoder, linear softmax probe",
             "batch_size": BATCH,
             "optimizer": "adam (lr 0.001) for every model",
+            "b_probe_batches": "the autoencoder's batch",
+            "c_probe_batches": c_strategy.describe()["probe_batches"],
             "warmup_rounds": args.warmup,
             "timed_epochs": args.epochs,
             "latentprobe_jit_compile": jit,

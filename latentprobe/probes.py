@@ -125,6 +125,11 @@ class Strategy:
         self._ae_epoch = tf.function(self._ae_epoch_graph, jit_compile=jit)
         self._probe_epoch = tf.function(self._probe_epoch_graph, jit_compile=jit)
         self._alternating_epoch = tf.function(self._alternating_epoch_graph, jit_compile=jit)
+        self._shared_epoch = tf.function(self._shared_epoch_graph, jit_compile=jit)
+
+    def describe(self) -> dict[str, Any]:
+        """How the probe was trained, for summary.json."""
+        raise NotImplementedError
 
     # -- batch indices (NumPy, seeded: the same seed gives the same batches) ---------------------
 
@@ -190,6 +195,16 @@ class Strategy:
                 break
         return steps
 
+    def _shared_epoch_graph(self, x, y, idx):
+        steps = tf.constant(0)
+        for i in tf.range(tf.shape(idx)[0]):
+            logs, codes = self.model.fit_batch(tf.gather(x, idx[i]))
+            self.probe.train_step(self.model.features_from_codes(codes), tf.gather(y, idx[i]))
+            steps += 1
+            if not _all_finite([*logs.values(), self.probe.loss_tracker.result()]):
+                break
+        return steps
+
     def run_ae_epoch(self) -> tuple[dict[str, float], int]:
         idx = self.ae_batches()
         self.model.reset_metrics()
@@ -218,11 +233,47 @@ class Strategy:
 
 
 class AlternatingStrategy(Strategy):
-    """Autoencoder and probe take turns: per step (one batch each) or per epoch (one pass each)."""
+    """Autoencoder and probe take turns: per step (one batch each) or per epoch (one pass each).
+
+    Per step, the probe takes its own batch of the labeled subset after the autoencoder's update. When
+    every train example is labeled, the probe batch is the autoencoder's batch (as in seed 000, where the
+    autoencoder and the classifier alternate on the same batches) and, for a model that ``shares_codes``,
+    the probe reads the codes of the autoencoder's own pass over it, taken before that step's update:
+    one encoder pass per step instead of two.
+    """
+
+    @property
+    def shares_batches(self) -> bool:
+        """Per step, the probe trains on the autoencoder's batch and the codes of its pass."""
+        return (
+            self.cfg.probe.every == "step"
+            and self.model.shares_codes
+            and not self.model.uses_labels
+            and len(self.labeled_idx) == self.n
+            and self.probe_batch_size == self.batch_size
+        )
+
+    def describe(self) -> dict[str, Any]:
+        every = self.cfg.probe.every
+        if self.shares_batches:
+            batches = "the autoencoder's batch, codes from its pass before the update"
+        elif every == "step":
+            batches = "its own batch of the labeled subset, encoded after the autoencoder's update"
+        else:
+            batches = "a pass over the labeled subset after each autoencoder epoch"
+        return {"name": "alternating", "every": every, "probe_batches": batches}
 
     def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
         for epoch in range(start_epoch + 1, self.cfg.train.epochs + 1):
-            if self.cfg.probe.every == "step":
+            if self.shares_batches:
+                idx = self.ae_batches()
+                self.model.reset_metrics()
+                self.probe.reset()
+                steps = self._shared_epoch(self.x, self.y, tf.constant(idx, dtype=tf.int32))
+                train = {**self.ae_results(), **self.probe.results()}
+                check_finite(train, int(steps), len(idx))
+                samples = 2 * idx.size
+            elif self.cfg.probe.every == "step":
                 ae_idx = self.ae_batches()
                 probe_idx = self.probe_batches(steps=len(ae_idx))
                 labeled_idx = self.labeled_batches(len(ae_idx))
@@ -247,6 +298,9 @@ class AlternatingStrategy(Strategy):
 
 class FrozenStrategy(Strategy):
     """Train the autoencoder ``train.epochs``, freeze the encoder, train the probe ``probe.epochs``."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": "frozen", "probe_batches": "passes over the labeled subset, encoder frozen"}
 
     def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
         for epoch in range(start_epoch + 1, self.cfg.train.epochs + 1):

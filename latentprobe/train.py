@@ -276,6 +276,7 @@ def _train(
         "metrics": {"test": test, "val": val},
         "initial": {"val": initial},  # before any training (TensorBoard: val at step 0)
         "history": history,
+        "strategy": strategy.describe(),
         "timing": {
             "train_seconds": train_seconds,
             "train_samples_per_second": samples / train_seconds if train_seconds > 0 else None,

@@ -98,3 +98,75 @@ def test_mlp_head_has_the_configured_widths():
     head = build_head(probe_cfg, 5, 3)
     assert [layer.units for layer in head.layers if hasattr(layer, "units")] == [16, 8, 3]
     assert head.layers[-1].activation.__name__ == "softmax"
+
+
+SHARED = {
+    "data": {"name": "digits"},  # labels: all, so the probe batch can be the autoencoder's batch
+    "model": {"latent": 4, "hidden": [32]},
+    "probe": {"strategy": "alternating", "every": "step", "learning_rate": 0.05},
+    "train": {"epochs": 1, "batch_size": 64},
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "shares"),
+    [
+        ({}, True),
+        ({"model": {"kind": "vae", "latent": 4, "hidden": [32]}}, True),
+        ({"model": {"kind": "sparse", "latent": 4, "hidden": [32]}}, True),
+        ({"model": {"kind": "dae", "latent": 4, "hidden": [32]}}, False),  # encodes corrupted input
+        ({"data": {"name": "digits", "labels": 200}}, False),  # probe batches from the labeled subset
+        ({"probe": {**SHARED["probe"], "every": "epoch"}}, False),
+        ({"probe": {**SHARED["probe"], "batch_size": 32}}, False),
+    ],
+)
+def test_alternating_shares_the_autoencoder_pass_only_where_it_is_the_same_computation(change, shares):
+    _, _, _, _, strategy = setup({**SHARED, **change})
+    assert strategy.shares_batches is shares
+    assert ("autoencoder's batch" in strategy.describe()["probe_batches"]) is shares  # summary.json says so
+
+
+def test_shared_step_updates_the_probe_from_the_codes_before_the_autoencoder_update():
+    import tensorflow as tf
+
+    cfg, splits, model, head, strategy = setup(SHARED)
+    assert strategy.shares_batches
+    idx = strategy.ae_batches()[:1]
+    xb, yb = splits.train.x[idx[0]], splits.train.y[idx[0]]
+    codes_before = model.probe_features(xb).numpy()
+    encoder_before = [w.copy() for w in model.encoder.get_weights()]
+    # The same head and a fresh optimizer, updated by hand on the pre-update codes.
+    twin = Probe(keras_clone(head), build_optimizer(cfg.probe.optimizer, cfg.probe.learning_rate))
+    twin.train_step(codes_before, yb)
+
+    steps = strategy._shared_epoch(strategy.x, strategy.y, tf.constant(idx, dtype=tf.int32))
+
+    assert int(steps) == 1
+    assert any(  # the autoencoder took its step
+        not np.array_equal(a, b) for a, b in zip(encoder_before, model.encoder.get_weights(), strict=True)
+    )
+    codes_after = model.probe_features(xb).numpy()
+    assert not np.allclose(codes_before, codes_after)
+    for mine, manual in zip(head.get_weights(), twin.head.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, manual, rtol=1e-5, atol=1e-6)
+    assert strategy.probe.results()["probe_loss"] == pytest.approx(twin.results()["probe_loss"], rel=1e-5)
+
+
+def test_shared_alternating_epoch_trains_both_and_the_probe_learns():
+    raw = {**SHARED, "train": {"epochs": 3, "batch_size": 64}}
+    _, _, model, _, strategy = setup(raw)
+    records = list(strategy.run())
+    assert [r.phase for r in records] == ["alternating"] * 3
+    steps = strategy.n // strategy.batch_size
+    assert all(r.samples == 2 * steps * strategy.batch_size for r in records)
+    assert {"reconstruction_loss", "probe_loss", "probe_accuracy"} <= set(records[-1].train)
+    assert records[-1].train["probe_accuracy"] > records[0].train["probe_accuracy"]
+    assert records[-1].train["reconstruction_loss"] < records[0].train["reconstruction_loss"]
+
+
+def keras_clone(head):
+    import keras
+
+    twin = keras.models.clone_model(head)
+    twin.set_weights(head.get_weights())
+    return twin

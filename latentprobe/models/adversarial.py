@@ -67,6 +67,7 @@ class AdversarialAutoencoder(Autoencoder):
 
     Settings: ClassVar[type] = AdversarialSettings
     uses_labels: ClassVar[bool] = True
+    shares_codes: ClassVar[bool] = False  # its own train_step, on noisy input
 
     def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, **kwargs):
         settings = settings or AdversarialSettings()

@@ -6,7 +6,10 @@ A variant changes behaviour through small hooks rather than copying the training
 - ``encode``: turn the encoder's outputs into the code the decoder reads (e.g. sample in a VAE).
 - ``corrupt``: what the encoder sees during training (noise in a denoising autoencoder).
 - ``latent_losses``: loss terms on the code (KL in a VAE, sparsity), added to reconstruction.
-- ``probe_features``: what the probe reads (``z``; ``z_mean`` in a VAE).
+- ``probe_features``: what the probe reads (``z``; ``z_mean`` in a VAE); ``features_from_codes`` picks
+  the same from a training pass's codes, for a model that ``shares_codes``.
+- ``adjust_terms``: terms derived from the summed loss or the codes (the VAE's beta, the ELBO; logged
+  sparsity statistics).
 - ``latent_statistics``: variant-specific statistics eval reports (KL per dimension, mean activation).
 - ``decoder_width``: the width of the code the decoder reads (the AAE's decoder reads ``[y, z]``).
 - ``label_metrics``: metrics of a model's own class head against labels (the AAE's y head).
@@ -45,6 +48,10 @@ class Autoencoder(keras.Model):
     base_terms: ClassVar[tuple[str, ...]] = ("loss", "reconstruction_loss")
     #: Whether ``train_step`` takes ``(x, x_labeled, y_labeled)`` rather than ``x``.
     uses_labels: ClassVar[bool] = False
+    #: Whether a training pass encodes the batch as the probe would read it (no corrupted input), so an
+    #: alternating step whose probe batch is the autoencoder's batch can hand the probe that pass's codes
+    #: (``fit_batch``) instead of encoding the batch again.
+    shares_codes: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -106,6 +113,14 @@ class Autoencoder(keras.Model):
         """The vector the probe classifies, shape (batch, latent)."""
         return self.encode(x, training=training)["z"]
 
+    def features_from_codes(self, codes: dict[str, Any]):
+        """What ``probe_features`` returns, taken from the codes of a training pass (``fit_batch``)."""
+        return codes["z"]
+
+    def adjust_terms(self, terms: dict[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
+        """Terms to replace or add once ``loss`` is summed; none for the plain autoencoder."""
+        return {}
+
     def latent_statistics(self, x) -> dict[str, Any]:
         """Variant-specific statistics of the codes of inputs ``x`` (NumPy), as JSON-ready values.
 
@@ -125,6 +140,10 @@ class Autoencoder(keras.Model):
 
     def compute_terms(self, x, training: bool = False) -> dict[str, Any]:
         """Every loss term (batch means) and their sum ``loss`` for inputs ``x``."""
+        return self.forward(x, training=training)[0]
+
+    def forward(self, x, training: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``compute_terms``'s terms, and the codes they came from."""
         codes = self.encode(self.corrupt(x, training=training), training=training)
         reconstruction = self.decoder(codes["z"], training=training)
         terms = {
@@ -137,18 +156,23 @@ class Autoencoder(keras.Model):
         if self.losses:  # kernel/activity regularisers declared on layers
             total = total + ops.sum(ops.stack(self.losses))
         terms["loss"] = total
-        return terms
+        terms.update(self.adjust_terms(terms, codes))
+        return terms, codes
 
     def train_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
+        return self.fit_batch(x)[0]
+
+    def fit_batch(self, x) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One update on batch ``x``: the running logs, and the codes of the pass (before the update)."""
         with tf.GradientTape() as tape:
-            terms = self.compute_terms(x, training=True)
+            terms, codes = self.forward(x, training=True)
             # Identity, or the loss scale of a mixed_float16 run's LossScaleOptimizer (on the tape).
             scaled = self.optimizer.scale_loss(terms["loss"])
         variables = self.encoder.trainable_variables + self.decoder.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
-        return self.update_trackers(terms)
+        return self.update_trackers(terms), codes
 
     def test_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data

@@ -30,6 +30,7 @@ class DenoisingAutoencoder(Autoencoder):
     """Autoencoder trained on corrupted inputs; val/test metrics see clean inputs."""
 
     Settings: ClassVar[type] = DenoisingSettings
+    shares_codes: ClassVar[bool] = False  # its training pass encodes the corrupted input
 
     def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, **kwargs):
         super().__init__(encoder, decoder, reconstruction_loss, settings or DenoisingSettings(), **kwargs)

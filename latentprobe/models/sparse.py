@@ -80,10 +80,10 @@ class SparseAutoencoder(Autoencoder):
             "near_zero_share": float((z < NEAR_ZERO).mean()),
         }
 
-    def compute_terms(self, x, training: bool = False) -> dict[str, Any]:
-        terms = super().compute_terms(x, training=training)
+    def adjust_terms(self, terms: dict[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
         # Logged, not optimised: how sparse the code is.
-        z = self.encode(self.corrupt(x, training=training), training=training)["z"]
-        terms["mean_activation"] = ops.mean(z)
-        terms["near_zero_share"] = ops.mean(ops.cast(z < NEAR_ZERO, "float32"))
-        return terms
+        z = codes["z"]
+        return {
+            "mean_activation": ops.mean(z),
+            "near_zero_share": ops.mean(ops.cast(z < NEAR_ZERO, "float32")),
+        }

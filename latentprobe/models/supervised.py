@@ -28,6 +28,7 @@ class SupervisedClassifier(Autoencoder):
     base_terms: ClassVar[tuple[str, ...]] = ("loss",)
     loss_terms: ClassVar[tuple[str, ...]] = ("classification_loss", "classification_accuracy")
     uses_labels: ClassVar[bool] = True
+    shares_codes: ClassVar[bool] = False  # no reconstruction pass to share
 
     @classmethod
     def build_from_config(

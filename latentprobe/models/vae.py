@@ -63,15 +63,20 @@ class VariationalAutoencoder(Autoencoder):
     def latent_losses(self, codes: dict[str, Any], training: bool = False) -> dict[str, Any]:
         return {"kl_loss": ops.mean(losses.gaussian_kl(codes["z_mean"], codes["z_log_var"]))}
 
-    def compute_terms(self, x, training: bool = False) -> dict[str, Any]:
-        terms = super().compute_terms(x, training=training)  # loss = reconstruction + kl (+ regularisers)
-        terms["loss"] = terms["loss"] + (self.settings.beta - 1.0) * terms["kl_loss"]
-        # The negative ELBO proper (beta 1), logged whatever beta the loss uses.
-        terms["elbo_loss"] = terms["reconstruction_loss"] + terms["kl_loss"]
-        return terms
+    def adjust_terms(self, terms: dict[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
+        # The summed loss is reconstruction + kl (+ regularisers); beta weighs the kl.
+        return {
+            "loss": terms["loss"] + (self.settings.beta - 1.0) * terms["kl_loss"],
+            # The negative ELBO proper (beta 1), logged whatever beta the loss uses.
+            "elbo_loss": terms["reconstruction_loss"] + terms["kl_loss"],
+        }
 
     def probe_features(self, x, training: bool = False):
         return self.encode(x, training=training, draw=self.settings.probe == "sample")["z"]
+
+    def features_from_codes(self, codes: dict[str, Any]):
+        # A training pass draws z: the sample, or the mean, as probe_features would give.
+        return codes["z"] if self.settings.probe == "sample" else codes["z_mean"]
 
     def latent_statistics(self, x) -> dict[str, Any]:
         """KL to the prior per latent dimension (mean over ``x``): near 0 marks a collapsed dimension."""
