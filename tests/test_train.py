@@ -44,7 +44,7 @@ def test_run_dir_holds_every_file(run):
 
 
 def test_summary_has_the_stable_schema(run):
-    _, summary, run_dir = run
+    cfg, summary, run_dir = run
     on_disk = rundir.read_json(run_dir / "summary.json")
     assert on_disk["schema_version"] == 1
     assert on_disk["status"] == "completed"
@@ -58,6 +58,8 @@ def test_summary_has_the_stable_schema(run):
     assert 0.0 <= on_disk["initial"]["val"]["probe_accuracy"] <= 0.3
     assert len(on_disk["history"]["val/probe_accuracy"]) == 2
     assert on_disk["timing"]["train_seconds"] > 0
+    assert on_disk["strategy"]["name"] == cfg.probe.strategy
+    assert "labeled subset" in on_disk["strategy"]["probe_batches"]  # 100 labels: not the AE's batch
     assert on_disk["timing"]["train_samples_per_second"] > 0
     env = on_disk["environment"]
     assert env["tensorflow"] and env["keras"] and env["python"] and env["device"] == "cpu"
