@@ -83,9 +83,16 @@ class AdversarialAutoencoder(Autoencoder):
         if settings.semi_supervised:
             self.discriminators["cat"] = build_discriminator(self.num_classes, hidden, "d_cat")
         d_vars = [v for d in self.discriminators.values() for v in d.trainable_variables]
-        self.discriminator_optimizer = keras.optimizers.Adam(settings.discriminator_learning_rate)
-        self.generator_optimizer = keras.optimizers.Adam(settings.generator_learning_rate)
-        self.supervised_optimizer = keras.optimizers.Adam(settings.supervised_learning_rate)
+        float16 = encoder.dtype_policy.name == "mixed_float16"
+        self.discriminator_optimizer = _loss_scaled(
+            keras.optimizers.Adam(settings.discriminator_learning_rate), float16
+        )
+        self.generator_optimizer = _loss_scaled(
+            keras.optimizers.Adam(settings.generator_learning_rate), float16
+        )
+        self.supervised_optimizer = _loss_scaled(
+            keras.optimizers.Adam(settings.supervised_learning_rate), float16
+        )
         # Built here, outside the compiled epoch, so their slots exist before the first traced step.
         self.discriminator_optimizer.build(d_vars)
         self.generator_optimizer.build(encoder.trainable_variables)
@@ -171,8 +178,9 @@ class AdversarialAutoencoder(Autoencoder):
                 terms[f"{name}_discriminator_loss"] = loss
                 terms[f"{name}_discriminator_accuracy"] = _accuracy(real_logits, fake_logits)
                 total = total + loss
+            scaled = self.discriminator_optimizer.scale_loss(total)  # identity unless float16
         variables = [v for d in self.discriminators.values() for v in d.trainable_variables]
-        self.discriminator_optimizer.apply(tape.gradient(total, variables), variables)
+        self.discriminator_optimizer.apply(tape.gradient(scaled, variables), variables)
         return terms
 
     def generator_step(self, x) -> dict[str, Any]:
@@ -185,8 +193,9 @@ class AdversarialAutoencoder(Autoencoder):
                 loss = _bce_logits(1.0, disc(fake[name], training=False))
                 terms[f"{name}_generator_loss"] = loss
                 total = total + loss
+            scaled = self.generator_optimizer.scale_loss(total)
         variables = self.encoder.trainable_variables
-        self.generator_optimizer.apply(tape.gradient(total, variables), variables)
+        self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
         return terms
 
     def supervised_step(self, x_labeled, y_labeled) -> dict[str, Any]:
@@ -194,9 +203,10 @@ class AdversarialAutoencoder(Autoencoder):
         with tf.GradientTape() as tape:
             logits = self.encoder(self.corrupt(x_labeled, training=True), training=True)["y_logits"]
             loss = ops.mean(losses.classification(y_labeled, ops.softmax(logits, axis=-1)))
+            scaled = self.supervised_optimizer.scale_loss(loss)
         # The z head plays no part here: update only the weights the y head depends on.
         variables = self.encoder.trainable_variables
-        grads = tape.gradient(loss, variables)
+        grads = tape.gradient(scaled, variables)
         pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
         self.supervised_optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         return {"classification_loss": loss}
@@ -204,8 +214,9 @@ class AdversarialAutoencoder(Autoencoder):
     def reconstruction_step(self, x) -> dict[str, Any]:
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, training=True)
+            scaled = self.optimizer.scale_loss(terms["loss"])  # a LossScaleOptimizer under float16
         variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        self.optimizer.apply(tape.gradient(terms["loss"], variables), variables)
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
         return terms
 
     def train_step(self, data):
@@ -226,3 +237,8 @@ class AdversarialAutoencoder(Autoencoder):
             if name in self.trackers:
                 self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def _loss_scaled(optimizer, float16: bool):
+    """The optimizer, in a dynamic ``LossScaleOptimizer`` under the float16 policy (as ``compile`` does)."""
+    return keras.optimizers.LossScaleOptimizer(optimizer) if float16 else optimizer

@@ -39,7 +39,8 @@ class SupervisedClassifier(Autoencoder):
         )
         # The class head is part of the saved encoder, so `eval` rebuilds the classifier from encoder.keras.
         z = encoder.output["z"]
-        y_logits = layers.Dense(num_classes, name="y_logits")(z)
+        # float32 under a mixed precision policy, like the code heads: the softmax and its loss need it.
+        y_logits = layers.Dense(num_classes, name="y_logits", dtype="float32")(z)
         encoder = keras.Model(encoder.input, {"z": z, "y_logits": y_logits}, name="encoder")
         return cls(encoder, decoder, model_cfg.reconstruction_loss, model_cfg.settings)
 
@@ -63,8 +64,9 @@ class SupervisedClassifier(Autoencoder):
             loss = ops.mean(losses.classification(y_labeled, probabilities))
             if self.encoder.losses:
                 loss = loss + ops.sum(ops.stack(self.encoder.losses))
+            scaled = self.optimizer.scale_loss(loss)  # a LossScaleOptimizer under float16
         variables = self.encoder.trainable_variables
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
         return self.update_trackers(
             {
                 "loss": loss,
