@@ -6,8 +6,10 @@ samples/s of
 
   a) seed 002 style: plain ``keras.Model.fit`` of the autoencoder alone;
   b) seed 000 style: per-batch alternation of ``train_on_batch`` on the autoencoder and on a probe model
-     (the encoder, frozen, under a softmax layer), both compiled the ordinary Keras way;
-  c) latentprobe's ``alternating`` strategy, ``every: step``;
+     (the encoder, held still by a ``stop_gradient``, under a softmax layer) on the same batch, both
+     compiled the ordinary Keras way;
+  c) latentprobe's ``alternating`` strategy, ``every: step`` (every example labeled, so the probe reads
+     the codes of the autoencoder's pass over its batch);
   d) latentprobe's ``frozen`` strategy: its autoencoder phase and its probe phase.
 
 A *sample* is one example through one update, as latentprobe's ``timing.train_samples_per_second``
