@@ -124,8 +124,6 @@ class Strategy:
         jit = cfg.train.jit_compile
         self._ae_epoch = tf.function(self._ae_epoch_graph, jit_compile=jit)
         self._probe_epoch = tf.function(self._probe_epoch_graph, jit_compile=jit)
-        self._alternating_epoch = tf.function(self._alternating_epoch_graph, jit_compile=jit)
-        self._shared_epoch = tf.function(self._shared_epoch_graph, jit_compile=jit)
 
     def describe(self) -> dict[str, Any]:
         """How the probe was trained, for summary.json."""
@@ -184,27 +182,6 @@ class Strategy:
                 break
         return steps
 
-    def _alternating_epoch_graph(self, x, y, ae_idx, probe_idx, labeled_idx):
-        steps = tf.constant(0)
-        for i in tf.range(tf.shape(ae_idx)[0]):
-            logs = self._model_step(x, y, ae_idx[i], labeled_idx[i])
-            xb = tf.gather(x, probe_idx[i])
-            self.probe.train_step(self.model.probe_features(xb, training=False), tf.gather(y, probe_idx[i]))
-            steps += 1
-            if not _all_finite([*logs.values(), self.probe.loss_tracker.result()]):
-                break
-        return steps
-
-    def _shared_epoch_graph(self, x, y, idx):
-        steps = tf.constant(0)
-        for i in tf.range(tf.shape(idx)[0]):
-            logs, codes = self.model.fit_batch(tf.gather(x, idx[i]))
-            self.probe.train_step(self.model.features_from_codes(codes), tf.gather(y, idx[i]))
-            steps += 1
-            if not _all_finite([*logs.values(), self.probe.loss_tracker.result()]):
-                break
-        return steps
-
     def run_ae_epoch(self) -> tuple[dict[str, float], int]:
         idx = self.ae_batches()
         self.model.reset_metrics()
@@ -236,11 +213,14 @@ class AlternatingStrategy(Strategy):
     """Autoencoder and probe take turns: per step (one batch each) or per epoch (one pass each).
 
     Per step, the probe takes its own batch of the labeled subset after the autoencoder's update. When
-    every train example is labeled, the probe batch is the autoencoder's batch (as in seed 000, where the
-    autoencoder and the classifier alternate on the same batches) and, for a model that ``shares_codes``,
-    the probe reads the codes of the autoencoder's own pass over it, taken before that step's update:
-    one encoder pass per step instead of two.
+    every train example is labeled (and the batch sizes agree), the probe batch is the autoencoder's
+    batch and, for a model that ``shares_codes``, the probe reads the codes of the autoencoder's own pass
+    over it, taken before that step's update: one encoder pass per step instead of two.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._step_epoch = tf.function(self._step_epoch_graph, jit_compile=self.cfg.train.jit_compile)
 
     @property
     def shares_batches(self) -> bool:
@@ -263,32 +243,41 @@ class AlternatingStrategy(Strategy):
             batches = "a pass over the labeled subset after each autoencoder epoch"
         return {"name": "alternating", "every": every, "probe_batches": batches}
 
+    def step_batches(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """An epoch's (autoencoder, probe, labeled) batch indices for ``every: step``."""
+        ae_idx = self.ae_batches()
+        probe_idx = ae_idx if self.shares_batches else self.probe_batches(steps=len(ae_idx))
+        return ae_idx, probe_idx, self.labeled_batches(len(ae_idx))
+
+    def _step_epoch_graph(self, x, y, ae_idx, probe_idx, labeled_idx):
+        shared = self.shares_batches  # fixed for the strategy: one branch is traced
+        steps = tf.constant(0)
+        for i in tf.range(tf.shape(ae_idx)[0]):
+            if shared:
+                logs, codes = self.model.fit_batch(tf.gather(x, ae_idx[i]))
+                z = self.model.features_from_codes(codes)
+            else:
+                logs = self._model_step(x, y, ae_idx[i], labeled_idx[i])
+                z = self.model.probe_features(tf.gather(x, probe_idx[i]), training=False)
+            self.probe.train_step(z, tf.gather(y, probe_idx[i]))
+            steps += 1
+            if not _all_finite([*logs.values(), self.probe.loss_tracker.result()]):
+                break
+        return steps
+
+    def run_step_epoch(self) -> tuple[dict[str, float], int]:
+        batches = self.step_batches()
+        self.model.reset_metrics()
+        self.probe.reset()
+        steps = self._step_epoch(self.x, self.y, *(tf.constant(b, dtype=tf.int32) for b in batches))
+        train = {**self.ae_results(), **self.probe.results()}
+        check_finite(train, int(steps), len(batches[0]))
+        return train, batches[0].size + batches[1].size
+
     def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
         for epoch in range(start_epoch + 1, self.cfg.train.epochs + 1):
-            if self.shares_batches:
-                idx = self.ae_batches()
-                self.model.reset_metrics()
-                self.probe.reset()
-                steps = self._shared_epoch(self.x, self.y, tf.constant(idx, dtype=tf.int32))
-                train = {**self.ae_results(), **self.probe.results()}
-                check_finite(train, int(steps), len(idx))
-                samples = 2 * idx.size
-            elif self.cfg.probe.every == "step":
-                ae_idx = self.ae_batches()
-                probe_idx = self.probe_batches(steps=len(ae_idx))
-                labeled_idx = self.labeled_batches(len(ae_idx))
-                self.model.reset_metrics()
-                self.probe.reset()
-                steps = self._alternating_epoch(
-                    self.x,
-                    self.y,
-                    tf.constant(ae_idx, dtype=tf.int32),
-                    tf.constant(probe_idx, dtype=tf.int32),
-                    tf.constant(labeled_idx, dtype=tf.int32),
-                )
-                train = {**self.ae_results(), **self.probe.results()}
-                check_finite(train, int(steps), len(ae_idx))
-                samples = ae_idx.size + probe_idx.size
+            if self.cfg.probe.every == "step":
+                train, samples = self.run_step_epoch()
             else:
                 ae, ae_samples = self.run_ae_epoch()
                 probe, probe_samples = self.run_probe_epoch()

@@ -131,7 +131,9 @@ def test_shared_step_updates_the_probe_from_the_codes_before_the_autoencoder_upd
 
     cfg, splits, model, head, strategy = setup(SHARED)
     assert strategy.shares_batches
-    idx = strategy.ae_batches()[:1]
+    batches = [b[:1] for b in strategy.step_batches()]  # one step
+    idx = batches[0]
+    assert np.array_equal(batches[1], idx)  # the probe's batch is the autoencoder's
     xb, yb = splits.train.x[idx[0]], splits.train.y[idx[0]]
     codes_before = model.probe_features(xb).numpy()
     encoder_before = [w.copy() for w in model.encoder.get_weights()]
@@ -139,7 +141,7 @@ def test_shared_step_updates_the_probe_from_the_codes_before_the_autoencoder_upd
     twin = Probe(keras_clone(head), build_optimizer(cfg.probe.optimizer, cfg.probe.learning_rate))
     twin.train_step(codes_before, yb)
 
-    steps = strategy._shared_epoch(strategy.x, strategy.y, tf.constant(idx, dtype=tf.int32))
+    steps = strategy._step_epoch(strategy.x, strategy.y, *(tf.constant(b, dtype=tf.int32) for b in batches))
 
     assert int(steps) == 1
     assert any(  # the autoencoder took its step
