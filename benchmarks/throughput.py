@@ -215,19 +215,15 @@ def latentprobe_config(strategy: str, jit_compile: bool, epochs: int) -> Any:
 
 
 def build_strategy(cfg: Any, x: Any, y: Any, seed: int) -> Any:
-    """The objects ``latentprobe.train`` builds for a run, on every example labeled."""
+    """The strategy ``latentprobe.train`` builds for a run (through the same builder), every example labeled."""
+    import dataclasses
+
     import numpy as np
 
-    from latentprobe import models, probes
+    from latentprobe.components import assemble
 
-    model = models.build(cfg.model, LATENT, (784,), CLASSES)
-    model.compile(optimizer=probes.build_optimizer(cfg.train.optimizer, cfg.train.learning_rate))
-    model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
-    head = probes.build_head(cfg.probe, LATENT, CLASSES)
-    probe = probes.Probe(head, probes.build_optimizer(cfg.probe.optimizer, cfg.probe.learning_rate))
-    labeled = np.arange(len(x))
-    rng = np.random.default_rng([seed, 2])
-    return probes.STRATEGIES[cfg.probe.strategy](model, probe, x, y, labeled, cfg, rng)
+    cfg = dataclasses.replace(cfg, seed=seed)
+    return assemble(cfg, x, y, np.arange(len(x)), (784,), CLASSES).strategy
 
 
 class LatentprobeRecords:

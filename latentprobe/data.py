@@ -20,7 +20,6 @@ import numpy as np
 
 from latentprobe.errors import DataError, DataSettingError
 
-NAMES = ("digits", "mnist", "fashion_mnist", "npz")
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 DATA_DIR_ENV = "LATENTPROBE_DATA_DIR"
 
@@ -312,11 +311,9 @@ def _read(name: str, path: str | None) -> tuple[Arrays, str]:
         if file is None:
             return _download_keras(name), f"keras.datasets.{name}"
         return _read_npz(file), file
-    if name == "npz":
-        if not path:
-            raise DataError("data.path is required when data.name is 'npz'")
-        return _read_npz(path), path
-    raise DataError(f"data.name={name!r} is unknown; expected one of {', '.join(NAMES)}")
+    if not path:  # name "npz" (config validation allows no other)
+        raise DataError("data.path is required when data.name is 'npz'")
+    return _read_npz(path), path
 
 
 def _read_digits() -> Arrays:

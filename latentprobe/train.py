@@ -20,13 +20,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from latentprobe import checkpoint, models, rundir
+from latentprobe import checkpoint, rundir
 from latentprobe import config as config_mod
 from latentprobe import data as data_mod
+from latentprobe.components import Components, build_components
 from latentprobe.config import RunConfig
 from latentprobe.errors import NonFiniteLoss, RunDirError, UserError
 from latentprobe.metrics import chance_accuracy, encode, measure
-from latentprobe.probes import STRATEGIES, Probe, build_head, build_optimizer
+from latentprobe.strategies import EpochRecord
 from latentprobe.tensorboard_log import TensorBoardLog, flatten_hparams
 
 SCHEMA_VERSION = 1
@@ -170,6 +171,20 @@ def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) ->
     )
 
 
+@dataclasses.dataclass
+class _Ledger:
+    """What a run has done so far: carried in each checkpoint, so a resumed run goes on counting."""
+
+    history: dict[str, list[Any]]
+    train_seconds: float = 0.0
+    samples: int = 0
+    earlier_seconds: float = 0.0  # wall time of the run's earlier sessions (before a resume)
+    resumed_at: list[int] = dataclasses.field(default_factory=list)
+    initial: dict[str, float] | None = None  # val metrics before any training
+    start_epoch: int = 0
+    restored: bool = False  # continued from a checkpoint
+
+
 def _train(
     cfg: RunConfig,
     run_dir: Path,
@@ -179,110 +194,157 @@ def _train(
     resume: bool,
     started: float,
 ) -> dict[str, Any]:
-    latent = cfg.model.latent
-    model = models.build(cfg.model, latent, splits.input_shape, splits.num_classes)
-    model.compile(optimizer=build_optimizer(cfg.train.optimizer, cfg.train.learning_rate))
-    model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
-    head = build_head(cfg.probe, latent, splits.num_classes)
-    probe = Probe(head, build_optimizer(cfg.probe.optimizer, cfg.probe.learning_rate))
-    rng = np.random.default_rng([cfg.seed, 2])
-    strategy = STRATEGIES[cfg.probe.strategy](
-        model, probe, splits.train.x, splits.train.y, splits.labeled_idx, cfg, rng
-    )
-
-    variables = checkpoint.collect_variables(model, head, [probe.optimizer])
-    history: dict[str, list[Any]] = {"epoch": [], "phase": []}
-    train_seconds, samples, earlier_seconds, resumed_at = 0.0, 0, 0.0, []
-    state = checkpoint.read_state(run_dir) if resume else None
-    if state is not None:
-        checkpoint.restore(run_dir, state, variables)
-        strategy.rng.bit_generator.state = state["rng"]
-        history, train_seconds, samples = state["history"], state["train_seconds"], state["samples"]
-        earlier_seconds, resumed_at = state["total_seconds"], state["resumed_at_epochs"]
-    start_epoch = state["epoch"] if state else 0
-    if resume:
-        resumed_at = [*resumed_at, start_epoch]
-
+    parts = build_components(cfg, splits)
+    variables = checkpoint.collect_variables(parts.model, parts.head, [parts.probe.optimizer])
+    ledger = _restore_or_start(run_dir, parts, variables, resume)
     tb = TensorBoardLog(run_dir / "tb")
     try:
-        if state is None:  # a run resumed from a checkpoint logged them already
-            tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
-            # Step 0: the untrained autoencoder and probe, so every curve starts from where chance is.
-            initial = measure(model, head, splits.val.x, splits.val.y)
-            tb.write_scalars("val", 0, initial)
-        else:
-            initial = state.get("initial")
-        grid = splits.test.x[:GRID_IMAGES]
-        total_epochs = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
-
-        epoch_start = time.perf_counter()
-        for record in strategy.run(start_epoch=start_epoch):
-            train_seconds += time.perf_counter() - epoch_start
-            samples += record.samples
-            val = measure(
-                model,
-                head,
-                splits.val.x,
-                splits.val.y,
-                autoencoder=record.trained_autoencoder,
-                probe=record.trained_probe,
-            )
-            train = {k: v for k, v in record.train.items() if k != "loss"}
-            tb.write_scalars("train", record.epoch, train)
-            tb.write_scalars("val", record.epoch, val)
-            if record.trained_autoencoder:
-                if splits.is_image:
-                    tb.write_reconstructions(record.epoch, grid, model.predict_on_batch(grid))
-                tb.write_latent_histogram(record.epoch, encode(model, splits.test.x[:1000]))
-            _append_history(history, record, train, val)
-            checkpoint.save(
-                run_dir,
-                record.epoch,
-                variables,
-                {
-                    "phase": record.phase,
-                    "history": history,
-                    "rng": strategy.rng.bit_generator.state,
-                    "train_seconds": train_seconds,
-                    "samples": samples,
-                    "total_seconds": earlier_seconds + time.perf_counter() - started,
-                    "resumed_at_epochs": resumed_at,
-                    "data_sha256": splits.sha256,
-                    "initial": initial,
-                },
-            )
-            if progress is not None:
-                progress(_progress_line(record, total_epochs, train, val, time.perf_counter() - epoch_start))
-            epoch_start = time.perf_counter()
-
-        model.encoder.save(run_dir / rundir.ENCODER)
-        model.decoder.save(run_dir / rundir.DECODER)
-        head.save(run_dir / rundir.PROBE)
-
-        test = measure(model, head, splits.test.x, splits.test.y)
-        test["chance_accuracy"] = chance_accuracy(
-            splits.train.y[splits.labeled_idx], splits.test.y, splits.num_classes
-        )
-        val = measure(model, head, splits.val.x, splits.val.y)
-        tb.write_scalars("test", history["epoch"][-1], test)
+        if not ledger.restored:  # a run resumed from a checkpoint logged these already
+            _log_start(cfg, parts, splits, tb, ledger)
+        _train_epochs(cfg, run_dir, parts, splits, tb, variables, ledger, progress, started)
+        _save_models(run_dir, parts)
+        test, val = _measure_final(parts, splits)
+        tb.write_scalars("test", ledger.history["epoch"][-1], test)
     finally:
         tb.close()  # flush what was logged, even when training failed
+    return _completed_summary(cfg, run_dir, parts, splits, device, ledger, test, val, started)
 
+
+def _restore_or_start(run_dir: Path, parts: Components, variables: list[Any], resume: bool) -> _Ledger:
+    """A fresh ledger, or (resuming) the last checkpoint's weights, batch order and ledger."""
+    state = checkpoint.read_state(run_dir) if resume else None
+    if state is None:
+        return _Ledger(history={"epoch": [], "phase": []}, resumed_at=[0] if resume else [])
+    checkpoint.restore(run_dir, state, variables)
+    parts.strategy.rng.bit_generator.state = state["rng"]
+    return _Ledger(
+        history=state["history"],
+        train_seconds=state["train_seconds"],
+        samples=state["samples"],
+        earlier_seconds=state["total_seconds"],
+        resumed_at=[*state["resumed_at_epochs"], state["epoch"]],
+        initial=state.get("initial"),
+        start_epoch=state["epoch"],
+        restored=True,
+    )
+
+
+def _log_start(
+    cfg: RunConfig, parts: Components, splits: data_mod.Splits, tb: TensorBoardLog, ledger: _Ledger
+) -> None:
+    """HParams, and step 0: the untrained autoencoder and probe, so every curve starts from chance."""
+    tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
+    ledger.initial = measure(parts.model, parts.head, splits.val.x, splits.val.y)
+    tb.write_scalars("val", 0, ledger.initial)
+
+
+def _train_epochs(
+    cfg: RunConfig,
+    run_dir: Path,
+    parts: Components,
+    splits: data_mod.Splits,
+    tb: TensorBoardLog,
+    variables: list[Any],
+    ledger: _Ledger,
+    progress: Progress | None,
+    started: float,
+) -> None:
+    """Run the strategy's epochs; after each, measure val, log, checkpoint and report progress."""
+    total_epochs = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
+    epoch_start = time.perf_counter()
+    for record in parts.strategy.run(start_epoch=ledger.start_epoch):
+        ledger.train_seconds += time.perf_counter() - epoch_start
+        ledger.samples += record.samples
+        val = measure(
+            parts.model,
+            parts.head,
+            splits.val.x,
+            splits.val.y,
+            autoencoder=record.trained_autoencoder,
+            probe=record.trained_probe,
+        )
+        train = {k: v for k, v in record.train.items() if k != "loss"}
+        _log_epoch(tb, record, train, val, parts.model, splits)
+        _append_history(ledger.history, record, train, val)
+        checkpoint.save(
+            run_dir, record.epoch, variables, _checkpoint_state(record, parts, ledger, splits, started)
+        )
+        if progress is not None:
+            progress(_progress_line(record, total_epochs, train, val, time.perf_counter() - epoch_start))
+        epoch_start = time.perf_counter()
+
+
+def _log_epoch(
+    tb: TensorBoardLog, record: EpochRecord, train: dict, val: dict, model: Any, splits: data_mod.Splits
+) -> None:
+    tb.write_scalars("train", record.epoch, train)
+    tb.write_scalars("val", record.epoch, val)
+    if record.trained_autoencoder:
+        if splits.is_image:
+            grid = splits.test.x[:GRID_IMAGES]
+            tb.write_reconstructions(record.epoch, grid, model.predict_on_batch(grid))
+        tb.write_latent_histogram(record.epoch, encode(model, splits.test.x[:1000]))
+
+
+def _checkpoint_state(
+    record: EpochRecord, parts: Components, ledger: _Ledger, splits: data_mod.Splits, started: float
+) -> dict[str, Any]:
+    return {
+        "phase": record.phase,
+        "history": ledger.history,
+        "rng": parts.strategy.rng.bit_generator.state,
+        "train_seconds": ledger.train_seconds,
+        "samples": ledger.samples,
+        "total_seconds": ledger.earlier_seconds + time.perf_counter() - started,
+        "resumed_at_epochs": ledger.resumed_at,
+        "data_sha256": splits.sha256,
+        "initial": ledger.initial,
+    }
+
+
+def _save_models(run_dir: Path, parts: Components) -> None:
+    parts.model.encoder.save(run_dir / rundir.ENCODER)
+    parts.model.decoder.save(run_dir / rundir.DECODER)
+    parts.head.save(run_dir / rundir.PROBE)
+
+
+def _measure_final(parts: Components, splits: data_mod.Splits) -> tuple[dict[str, float], dict[str, float]]:
+    """Test and val metrics of the trained run (test is measured once, here, and never trained on)."""
+    test = measure(parts.model, parts.head, splits.test.x, splits.test.y)
+    test["chance_accuracy"] = chance_accuracy(
+        splits.train.y[splits.labeled_idx], splits.test.y, splits.num_classes
+    )
+    val = measure(parts.model, parts.head, splits.val.x, splits.val.y)
+    return test, val
+
+
+def _completed_summary(
+    cfg: RunConfig,
+    run_dir: Path,
+    parts: Components,
+    splits: data_mod.Splits,
+    device: str,
+    ledger: _Ledger,
+    test: dict[str, float],
+    val: dict[str, float],
+    started: float,
+) -> dict[str, Any]:
+    seconds = ledger.train_seconds
     return {
         "schema_version": SCHEMA_VERSION,
         "status": "completed",
         "run_dir": str(run_dir.resolve()),
         "config": config_mod.to_dict(cfg),
         "metrics": {"test": test, "val": val},
-        "initial": {"val": initial},  # before any training (TensorBoard: val at step 0)
-        "history": history,
-        "strategy": strategy.describe(),
+        "initial": {"val": ledger.initial},  # before any training (TensorBoard: val at step 0)
+        "history": ledger.history,
+        "strategy": parts.strategy.describe(),
         "timing": {
-            "train_seconds": train_seconds,
-            "train_samples_per_second": samples / train_seconds if train_seconds > 0 else None,
-            "total_seconds": earlier_seconds + time.perf_counter() - started,
+            "train_seconds": seconds,
+            "train_samples_per_second": ledger.samples / seconds if seconds > 0 else None,
+            "total_seconds": ledger.earlier_seconds + time.perf_counter() - started,
         },
-        "resumed_at_epochs": resumed_at,  # [] for a run that was never interrupted
+        "resumed_at_epochs": ledger.resumed_at,  # [] for a run that was never interrupted
         "environment": describe_environment(device),
         "data": describe_data(splits),
     }

@@ -6,21 +6,16 @@ import numpy as np
 import pytest
 
 from latentprobe import config, data, models
-from latentprobe.probes import STRATEGIES, Probe, build_head, build_optimizer
+from latentprobe.components import build_components
+from latentprobe.strategies import Probe, build_head, build_optimizer
 
 
 def setup(tmp_cfg: dict, n: int | None = None):
     cfg = config.from_dict(tmp_cfg)
+    cfg = cfg.expand()[0]
     splits = data.load(cfg.data, cfg.seed)
-    latent = cfg.latents[0]
-    model = models.build(cfg.model, latent, splits.input_shape, splits.num_classes)
-    model.compile(optimizer=build_optimizer(cfg.train.optimizer, cfg.train.learning_rate))
-    head = build_head(cfg.probe, latent, splits.num_classes)
-    probe = Probe(head, build_optimizer(cfg.probe.optimizer, cfg.probe.learning_rate))
-    strategy = STRATEGIES[cfg.probe.strategy](
-        model, probe, splits.train.x, splits.train.y, splits.labeled_idx, cfg, np.random.default_rng(0)
-    )
-    return cfg, splits, model, head, strategy
+    parts = build_components(cfg, splits)
+    return cfg, splits, parts.model, parts.head, parts.strategy
 
 
 RAW = {

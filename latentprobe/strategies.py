@@ -1,4 +1,5 @@
-"""Probe heads, and the strategies that interleave probe training with the autoencoder's.
+"""The compiled training loops: strategies that interleave the online probe's training with the
+autoencoder's, and the probe itself (its head, optimizer and trackers).
 
 ``STRATEGIES`` maps ``probe.strategy`` to a class whose ``run()`` yields one record per epoch:
 

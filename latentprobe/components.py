@@ -1,0 +1,123 @@
+"""A run's parts built from its config: the one place that wires model, optimizer, probe head, Probe and
+strategy, used by ``train``, ``eval``, the benchmarks and the tests.
+
+Data flows config -> :func:`build_components` -> ``Strategy.run()``; eval rebuilds a saved run with
+:func:`restore_model` (the registry builds the architecture, the saved files give the weights).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from latentprobe import models, rundir
+from latentprobe.config import RunConfig
+from latentprobe.errors import RunDirError
+from latentprobe.models.autoencoder import Autoencoder
+from latentprobe.strategies import STRATEGIES, Probe, Strategy, build_head, build_optimizer
+
+# Independent NumPy streams drawn from a run's seed ([seed, stream]); data.py uses 0-2 for its own.
+STREAM_BATCHES = 2  # the strategy's batch order
+STREAM_MODEL = 3  # the model's own noise and samples (keras SeedGenerator)
+
+
+@dataclass
+class Components:
+    """Everything a run trains: the autoencoder, the probe head, its optimizer wrapper, the strategy."""
+
+    model: Autoencoder
+    head: keras.Model
+    probe: Probe
+    strategy: Strategy
+
+
+def derived_seed(seed: int, stream: int) -> int:
+    """A 31-bit seed for one purpose (``stream``), drawn from the run's seed without any global RNG."""
+    return int(np.random.default_rng([seed, stream]).integers(2**31 - 1))
+
+
+@contextlib.contextmanager
+def isolated_python_random(seed: int) -> Iterator[None]:
+    """Seed Python's ``random`` (what Keras initializers draw from) for a block, then restore it."""
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+def build_model(
+    cfg: RunConfig, input_shape: Sequence[int], num_classes: int, seed: int | None = None
+) -> Autoencoder:
+    """The variant ``cfg.model.kind`` through the registry, compiled with its optimizer (slots built).
+
+    Args:
+        seed: draw the initial weights from this seed, leaving every global RNG as it was (eval's
+            random-encoder control). None: draw from the global state the run seeded (``train``).
+    """
+    model_seed = derived_seed(cfg.seed if seed is None else seed, STREAM_MODEL)
+    context = contextlib.nullcontext() if seed is None else isolated_python_random(seed)
+    with context:
+        model = models.build(cfg.model, cfg.model.latent, input_shape, num_classes, seed=model_seed)
+    model.compile(optimizer=build_optimizer(cfg.train.optimizer, cfg.train.learning_rate))
+    model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
+    return model
+
+
+def build_components(cfg: RunConfig, splits: Any) -> Components:
+    """Build a run's parts for ``splits`` (a :class:`latentprobe.data.Splits`)."""
+    return assemble(
+        cfg, splits.train.x, splits.train.y, splits.labeled_idx, splits.input_shape, splits.num_classes
+    )
+
+
+def assemble(
+    cfg: RunConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    labeled_idx: np.ndarray,
+    input_shape: Sequence[int],
+    num_classes: int,
+) -> Components:
+    """:func:`build_components` from arrays (the benchmarks hold their data outside ``Splits``)."""
+    model = build_model(cfg, input_shape, num_classes)
+    head = build_head(cfg.probe, cfg.model.latent, num_classes)
+    probe = Probe(head, build_optimizer(cfg.probe.optimizer, cfg.probe.learning_rate))
+    rng = np.random.default_rng([cfg.seed, STREAM_BATCHES])
+    strategy = STRATEGIES[cfg.probe.strategy](model, probe, x_train, y_train, labeled_idx, cfg, rng)
+    return Components(model, head, probe, strategy)
+
+
+def restore_model(
+    cfg: RunConfig, run_dir: Path, input_shape: Sequence[int], num_classes: int
+) -> tuple[Autoencoder, keras.Model]:
+    """A saved run's autoencoder, rebuilt through the registry with its saved weights, and its probe head.
+
+    Raises:
+        RunDirError: a saved model cannot be loaded, or does not fit the architecture the config describes.
+    """
+    run_dir = Path(run_dir)
+    model = build_model(cfg, input_shape, num_classes, seed=cfg.seed)
+    for part, name in ((model.encoder, rundir.ENCODER), (model.decoder, rundir.DECODER)):
+        saved = load_saved(run_dir / name)
+        try:
+            part.set_weights(saved.get_weights())
+        except ValueError as exc:
+            raise RunDirError(f"{run_dir / name}: does not fit the run's config.yaml ({exc})") from None
+    return model, load_saved(run_dir / rundir.PROBE)
+
+
+def load_saved(path: Path) -> keras.Model:
+    """A ``.keras`` file, or a :class:`RunDirError` naming it (a truncated or foreign file)."""
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise RunDirError(f"{path}: cannot load the saved model ({type(exc).__name__}: {exc})") from None
