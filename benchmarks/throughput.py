@@ -215,7 +215,7 @@ def latentprobe_config(strategy: str, jit_compile: bool, epochs: int) -> Any:
 
 
 def build_strategy(cfg: Any, x: Any, y: Any, seed: int) -> Any:
-    """The strategy ``latentprobe.train`` builds for a run (through the same builder), every example labeled."""
+    """The strategy ``latentprobe.train`` builds for a run (the same builder), every example labeled."""
     import dataclasses
 
     import numpy as np

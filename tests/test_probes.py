@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentprobe import config, data, models
+from latentprobe import config, data
 from latentprobe.components import build_components
 from latentprobe.strategies import Probe, build_head, build_optimizer
 
