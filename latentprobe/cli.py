@@ -7,11 +7,15 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from latentprobe import __version__
 from latentprobe.errors import UserError
+
+if TYPE_CHECKING:
+    from latentprobe.config import RunConfig
 
 app = typer.Typer(
     help="Train autoencoders, probe their latent space, eval and compare runs.",
@@ -50,6 +54,11 @@ def _quiet_native_stderr() -> Iterator[None]:
 
 
 def _load_tensorflow() -> None:
+    """Import TensorFlow quietly. Commands call it only once their input is checked, so that a bad
+    config fails in well under a second."""
+    # TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) is noise for a command-line tool;
+    # a level the user set wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _quiet_native_stderr():
         import tensorflow as tf
 
@@ -65,6 +74,22 @@ def _fail(exc: UserError) -> typer.Exit:
 
 def _progress(line: str) -> None:
     typer.echo(line, err=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"latentprobe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Train autoencoders, probe their latent space, eval and compare runs."""
 
 
 SeedsOpt = Annotated[
@@ -89,9 +114,18 @@ def train(
 
     Exit codes: 0 completed, 1 training failed (e.g. a NaN loss), 2 bad input, 130 interrupted (Ctrl-C).
     """
-    from latentprobe import config as config_mod
-    from latentprobe.errors import ConfigError, NonFiniteLoss
+    _check_train_arguments(config, set_, resume, seeds)
+    # The config is checked before TensorFlow is imported: a typo costs no TensorFlow start-up.
+    cfg = _load_train_config(config, set_ or [], seeds) if config is not None else None
+    _load_tensorflow()
+    summaries = _run_training(cfg, config, set_ or [], resume)
+    for s in summaries:
+        typer.echo(_summary_line(s))
 
+
+def _check_train_arguments(
+    config: Path | None, set_: list[str] | None, resume: Path | None, seeds: int | None
+) -> None:
     if (config is None) == (resume is None):
         raise _fail(UserError("train takes a CONFIG file or --resume RUN_DIR (one of the two)"))
     if resume is not None and (set_ or seeds is not None):
@@ -100,22 +134,35 @@ def train(
                 "--set cannot change a resumed run (nor --seeds): it continues with its own config.yaml"
             )
         )
-    _load_tensorflow()
+
+
+def _load_train_config(path: Path, overrides: list[str], seeds: int | None) -> RunConfig:
+    from latentprobe import config as config_mod
+
+    try:
+        cfg = config_mod.load(path, overrides)
+        return config_mod.with_seeds(cfg, seeds) if seeds is not None else cfg
+    except UserError as exc:
+        raise _fail(exc) from None
+
+
+def _run_training(
+    cfg: RunConfig | None, config: Path | None, overrides: list[str], resume: Path | None
+) -> list[dict]:
+    """Train ``cfg`` (or continue the run ``resume``); turn each way a run can end early into an exit."""
+    from latentprobe import config as config_mod
+    from latentprobe import train as train_mod
+    from latentprobe.errors import ConfigError, NonFiniteLoss
+
     progress = _progress if sys.stderr.isatty() else None
     try:
-        from latentprobe import train as train_mod
-
         if resume is not None:
-            summaries = [train_mod.resume(resume, progress=progress)]
-        else:
-            cfg = config_mod.load(config, set_ or [])
-            if seeds is not None:
-                cfg = config_mod.with_seeds(cfg, seeds)
-            summaries = train_mod.run(cfg, progress=progress)
+            return [train_mod.resume(resume, progress=progress)]
+        return train_mod.run(cfg, progress=progress)
     except ConfigError as exc:
         # Raised once the data is read (data.labels larger than the train split ...): name the file.
         source = config if config is not None else resume / "config.yaml"
-        raise _fail(config_mod.locate(exc, source)) from None
+        raise _fail(config_mod.locate(exc, source, overrides)) from None
     except UserError as exc:
         raise _fail(exc) from None
     except NonFiniteLoss as exc:
@@ -128,25 +175,27 @@ def train(
         hint = f"; continue with: latentprobe train --resume {run_dir}" if run_dir else ""
         typer.echo(f"interrupted: {where}status: interrupted{hint}", err=True)
         raise typer.Exit(130) from None
-    for s in summaries:
-        test = s["metrics"]["test"]
-        # A variant may have no reconstruction (supervised) or its own classifier (aae): show what exists.
-        extra = "".join(
-            f"  test/{name} {test[name]:.4f}"
-            for name in ("classifier_accuracy", "reconstruction_loss")
-            if name in test
-        )
-        typer.echo(
-            f"{s['run_dir']}  test/probe_accuracy {test['probe_accuracy']:.4f}"
-            f"  (chance {test['chance_accuracy']:.4f}){extra}"
-            f"  train {s['timing']['train_seconds']:.1f}s"
-        )
+
+
+def _summary_line(summary: dict) -> str:
+    """One finished run: its directory, test probe accuracy against chance, and training time."""
+    test = summary["metrics"]["test"]
+    # A variant may have no reconstruction (supervised) or its own classifier (aae): show what exists.
+    extra = "".join(
+        f"  test/{name} {test[name]:.4f}"
+        for name in ("classifier_accuracy", "reconstruction_loss")
+        if name in test
+    )
+    return (
+        f"{summary['run_dir']}  test/probe_accuracy {test['probe_accuracy']:.4f}"
+        f"  (chance {test['chance_accuracy']:.4f}){extra}"
+        f"  train {summary['timing']['train_seconds']:.1f}s"
+    )
 
 
 @app.command()
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
-    """Check a config without training."""
-    _load_tensorflow()  # the model registry behind model.kind imports Keras
+    """Check a config without training (fast: imports no TensorFlow)."""
     from latentprobe import config as config_mod
 
     try:
@@ -219,10 +268,6 @@ def compare(
         except UserError as exc:
             raise _fail(exc) from None
         typer.echo(f"wrote {written}", err=True)
-
-
-def main() -> None:  # pragma: no cover - console entry
-    app()
 
 
 if __name__ == "__main__":  # python -m latentprobe.cli

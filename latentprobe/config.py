@@ -4,29 +4,35 @@ Every error is a :class:`~latentprobe.errors.ConfigError` naming the file, the d
 line where known) and what is wrong, so the CLI can print it on one line before anything trains.
 
 A model variant's own settings live in a block named after its kind (``model.vae: {beta: 4}``); the
-block is checked against the variant's ``Settings`` dataclass, so adding a variant never touches this file.
+block is checked against the kind's settings dataclass in :data:`latentprobe.settings.VARIANT_SETTINGS`.
+Like every name list the checks read (kinds, networks, activations, optimizers), it is plain data: this
+module imports no Keras, no TensorFlow and nothing of ``latentprobe.models``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import re
-import types
-import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
 
 from latentprobe.errors import ConfigError
-
-
-def positive(**extra: Any) -> dict[str, Any]:
-    """Field metadata: the value (or each list item) must be > 0."""
-    return {"min": 0, "min_exclusive": True, **extra}
+from latentprobe.settings import (
+    ACTIVATIONS,
+    NETWORKS,
+    NOT_A_KEY,
+    OPTIMIZERS,
+    VARIANT_SETTINGS,
+    build,
+    choice_problem,
+    join_key,
+    kind_of,
+    positive,
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,8 @@ class ModelConfig:
     hidden: tuple[int, ...] = field(default=(128, 64), metadata=positive())
     activation: str = "relu"
     reconstruction_loss: Literal["bce", "mse"] = "bce"
-    # The variant's settings (an instance of MODELS[kind].Settings); YAML key: model.<kind>.
-    settings: Any = None
+    # The variant's settings (an instance of VARIANT_SETTINGS[kind]); YAML key: model.<kind>.
+    settings: Any = field(default=None, metadata=NOT_A_KEY)
 
 
 @dataclass(frozen=True)
@@ -148,25 +154,55 @@ def _as_tuple(value: int | tuple[int, ...]) -> tuple[int, ...]:
 # Loading
 
 
-def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+Overrides = Sequence[str]
+
+
+def load(path: str | Path, overrides: Overrides = ()) -> RunConfig:
     """Read a YAML config file, apply ``key.path=value`` overrides and validate.
 
     Raises:
-        ConfigError: the first problem found, naming the file, the dotted key and the YAML line.
+        ConfigError: the first problem found, naming the file, the dotted key and the YAML line (or
+            the ``--set`` option that set the key).
     """
-    path = Path(path)
     source = str(path)
+    return load_text(_read_text(Path(path), source), overrides, source)
+
+
+def _read_text(path: Path, source: str) -> str:
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("", "file not found", source) from None
     except OSError as exc:
         raise ConfigError("", f"cannot read file ({exc.strerror})", source) from None
-    return load_text(text, overrides, source)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            "", f"not a UTF-8 text file (byte 0x{data[exc.start]:02x} at offset {exc.start})", source
+        ) from None
 
 
-def load_text(text: str, overrides: list[str] | tuple[str, ...] = (), source: str = "<config>") -> RunConfig:
+def load_text(text: str, overrides: Overrides = (), source: str = "<config>") -> RunConfig:
     """Like :func:`load`, from YAML text."""
+    raw, lines = read_raw(text, overrides, source)
+    return validate_raw(raw, lines, source, overrides)
+
+
+#: The line :func:`read_raw` gives a key an override set: no line of the file holds its value.
+SET_BY_OVERRIDE = 0
+
+
+def read_raw(text: str, overrides: Overrides = (), source: str = "<config>") -> tuple[dict, dict[str, int]]:
+    """Parse YAML config text and apply ``key.path=value`` overrides, without validating.
+
+    Returns:
+        The raw mapping (overrides applied) and each dotted key's 1-based YAML line; a key an override
+        set (or one below it) maps to :data:`SET_BY_OVERRIDE`.
+
+    Raises:
+        ConfigError: the text is no YAML mapping, or an override is malformed.
+    """
     try:
         raw = _yaml_load(text)
         lines = _key_lines(yaml.compose(text))
@@ -178,13 +214,35 @@ def load_text(text: str, overrides: list[str] | tuple[str, ...] = (), source: st
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError("", f"expected a mapping of keys at the top level, got {_kind(raw)}", source)
+        raise ConfigError("", f"expected a mapping of keys at the top level, got {kind_of(raw)}", source)
     for item in overrides:
-        _apply_override(raw, item, source)
+        dotted = _apply_override(raw, item)
+        for key in list(lines):
+            if _within(key, dotted):
+                lines[key] = SET_BY_OVERRIDE
+        lines[dotted] = SET_BY_OVERRIDE
+    return raw, lines
+
+
+def validate_raw(
+    raw: dict[str, Any], lines: dict[str, int], source: str = "<config>", overrides: Overrides = ()
+) -> RunConfig:
+    """Validate a raw mapping from :func:`read_raw` into a :class:`RunConfig`.
+
+    Args:
+        raw: the mapping, overrides applied.
+        lines: dotted key -> YAML line, as :func:`read_raw` gives it.
+        source: the file, named in errors.
+        overrides: the ``key.path=value`` items applied to ``raw``; an error in a key one of them set
+            names that ``--set`` option instead of the file.
+
+    Raises:
+        ConfigError: the first problem found, located in the file (and line) or the ``--set`` option.
+    """
     try:
         return from_dict(raw)
     except ConfigError as exc:
-        raise exc.located(source, _line_of(lines, exc.key)) from None
+        raise _locate(exc, source, lines, overrides) from None
 
 
 def from_dict(raw: dict[str, Any]) -> RunConfig:
@@ -192,19 +250,18 @@ def from_dict(raw: dict[str, Any]) -> RunConfig:
     raw = dict(raw)
     model_raw = raw.get("model", {})
     if not isinstance(model_raw, dict):
-        raise ConfigError("model", f"expected a mapping, got {_kind(model_raw)}")
+        raise ConfigError("model", f"expected a mapping, got {kind_of(model_raw)}")
     model_raw = dict(model_raw)
     settings_raw, variant_block = _take_variant_block(model_raw)
     raw["model"] = model_raw
-    config = _build(RunConfig, raw, "")
-    kind_cls = _model_class(config.model.kind)
-    settings_cls = getattr(kind_cls, "Settings", None)
+    config = build(RunConfig, raw, "")
+    settings_cls = _settings_class(config.model.kind)
     if settings_cls is None:
         if settings_raw:
             raise ConfigError(f"model.{variant_block}", f"kind '{config.model.kind}' takes no settings")
         settings = None
     else:
-        settings = _build(settings_cls, settings_raw or {}, f"model.{config.model.kind}")
+        settings = build(settings_cls, settings_raw or {}, f"model.{config.model.kind}")
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, settings=settings))
     _check_consistency(config)
     return config
@@ -212,34 +269,28 @@ def from_dict(raw: dict[str, Any]) -> RunConfig:
 
 def _take_variant_block(model_raw: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """Pop the ``model.<kind>`` settings block; a block for another kind is an error."""
-    from latentprobe.models import MODELS
-
     kind = model_raw.get("kind", ModelConfig.kind)
     found = None
     for name in list(model_raw):
-        if name in MODELS:
+        if name in VARIANT_SETTINGS:
             if name != kind:
                 raise ConfigError(f"model.{name}", f"settings for kind '{name}', but model.kind is '{kind}'")
             found = model_raw.pop(name)
             if found is not None and not isinstance(found, dict):
-                raise ConfigError(f"model.{name}", f"expected a mapping of settings, got {_kind(found)}")
+                raise ConfigError(f"model.{name}", f"expected a mapping of settings, got {kind_of(found)}")
     return found, (kind if found is not None else None)
 
 
-def _model_class(kind: str) -> type:
-    from latentprobe.models import MODELS
-
-    if kind not in MODELS:
-        raise ConfigError("model.kind", _choice_problem(kind, sorted(MODELS)))
-    return MODELS[kind]
+def _settings_class(kind: str) -> type | None:
+    if kind not in VARIANT_SETTINGS:
+        raise ConfigError("model.kind", choice_problem(kind, sorted(VARIANT_SETTINGS)))
+    return VARIANT_SETTINGS[kind]
 
 
 def _check_consistency(config: RunConfig) -> None:
     """Settings that are valid alone but contradict each other."""
-    from latentprobe.models.networks import NETWORKS
-
     if config.model.network not in NETWORKS:
-        raise ConfigError("model.network", _choice_problem(config.model.network, sorted(NETWORKS)))
+        raise ConfigError("model.network", choice_problem(config.model.network, sorted(NETWORKS)))
     if not config.latents:
         raise ConfigError("model.latent", "the list of latent sizes is empty")
     if not config.seeds:
@@ -293,209 +344,67 @@ _MAX_SEED = 2**32 - 1
 
 
 def _check_activation(name: str) -> None:
-    import keras  # already imported by the model registry that checked model.kind
-
-    try:
-        keras.activations.get(name)
-    except (ValueError, TypeError):
-        raise ConfigError(
-            "model.activation", f"unknown activation {name!r} (e.g. relu, tanh, elu, gelu)"
-        ) from None
-
-
-_OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta", "adagrad", "adamax", "nadam", "lion")
+    # keras.activations.get is case-sensitive: "Relu" fails to build a layer, so it fails here.
+    if name not in ACTIVATIONS:
+        raise ConfigError("model.activation", choice_problem(name, ACTIVATIONS, what="activation"))
 
 
 def _check_optimizer(name: str, key: str) -> None:
-    # keras.optimizers.get would accept these too; checking the name here keeps `validate` free of Keras.
-    if name.lower() not in _OPTIMIZERS:
-        raise ConfigError(key, _choice_problem(name, list(_OPTIMIZERS)))
-
-
-# --------------------------------------------------------------------------------------------------
-# Generic dataclass validation
-
-
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(prefix, f"expected a mapping, got {_kind(raw)}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "settings"}
-    hints = typing.get_type_hints(cls)
-    for key in raw:
-        if key not in fields:
-            dotted = _join(prefix, str(key))
-            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
-            hint = f"; did you mean '{_join(prefix, close[0])}'?" if close else ""
-            valid = ", ".join(fields)
-            raise ConfigError(dotted, f"unknown key{hint} (valid keys here: {valid})")
-    values = {}
-    for name, f in fields.items():
-        if name not in raw:
-            continue
-        key = _join(prefix, name)
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, raw[name] if raw[name] is not None else {}, key)
-        else:
-            values[name] = _coerce(raw[name], hint, key, f.metadata)
-    return cls(**values)
-
-
-def _coerce(value: Any, hint: Any, key: str, meta: typing.Mapping[str, Any]) -> Any:
-    """Check ``value`` against a type hint; return it in canonical form (lists become tuples)."""
-    options = _union_members(hint)
-    errors = []
-    for option in options:
-        try:
-            return _coerce_one(value, option, key, meta)
-        except _Mismatch as exc:
-            errors.append(exc.expected)
-        except ConfigError:
-            if len(options) == 1:
-                raise
-            # A range error on one union member is the real problem when the type matched.
-            if _type_matches(value, option):
-                raise
-            errors.append(_describe(option))
-    raise ConfigError(key, f"expected {' or '.join(dict.fromkeys(errors))}, got {_show(value)}")
-
-
-class _Mismatch(Exception):
-    def __init__(self, expected: str):
-        self.expected = expected
-
-
-def _union_members(hint: Any) -> tuple[Any, ...]:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        return typing.get_args(hint)
-    return (hint,)
-
-
-def _type_matches(value: Any, option: Any) -> bool:
-    try:
-        _coerce_one(value, option, "", {})
-        return True
-    except (_Mismatch, ConfigError):
-        return False
-
-
-def _coerce_one(value: Any, hint: Any, key: str, meta: typing.Mapping[str, Any]) -> Any:
-    origin = typing.get_origin(hint)
-    if hint is type(None):
-        if value is None:
-            return None
-        raise _Mismatch("null")
-    if origin is Literal:
-        choices = typing.get_args(hint)
-        if isinstance(value, str) and value in choices:
-            return value
-        if isinstance(value, str) and all(isinstance(c, str) for c in choices):
-            raise ConfigError(key, _choice_problem(value, list(choices)))
-        raise _Mismatch(" or ".join(repr(c) for c in choices))
-    if origin is tuple:
-        (item_hint, _) = typing.get_args(hint)
-        if not isinstance(value, (list, tuple)):
-            raise _Mismatch(f"a list of {_describe(item_hint)}s")
-        return tuple(_coerce_one(v, item_hint, f"{key}[{i}]", meta) for i, v in enumerate(value))
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise _Mismatch("true or false")
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _Mismatch("an integer")
-        _check_range(value, key, meta)
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _Mismatch("a number")
-        if not math.isfinite(value):
-            raise ConfigError(key, f"expected a finite number, got {value}")
-        _check_range(float(value), key, meta)
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise _Mismatch("a string")
-        return value
-    if hint is Any:
-        return value
-    raise TypeError(f"unsupported config type {hint!r} for {key}")
-
-
-def _check_range(value: float, key: str, meta: typing.Mapping[str, Any]) -> None:
-    low = meta.get("min")
-    if low is not None:
-        if meta.get("min_exclusive") and not value > low:
-            raise ConfigError(key, f"expected a value > {low}, got {value}")
-        if not meta.get("min_exclusive") and not value >= low:
-            raise ConfigError(key, f"expected a value >= {low}, got {value}")
-    high = meta.get("max")
-    if high is not None and not value <= high:
-        raise ConfigError(key, f"expected a value <= {high}, got {value}")
-
-
-def _describe(hint: Any) -> str:
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        return " or ".join(repr(c) for c in typing.get_args(hint))
-    if origin is tuple:
-        return f"a list of {_describe(typing.get_args(hint)[0])}s"
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
-    return names.get(hint, str(hint))
-
-
-def _choice_problem(value: Any, choices: list[str]) -> str:
-    close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"unknown value {_show(value)}{hint} (expected one of: {', '.join(choices)})"
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, (dict, list)):
-        text = yaml.safe_dump(value, default_flow_style=True).strip()
-        return text if len(text) < 60 else text[:57] + "..."
-    return "null" if value is None else str(value)
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
-        type(value), f"{_show(value)}"
-    )
-
-
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
+    # keras.optimizers.get reads the name case-insensitively.
+    if name.lower() not in OPTIMIZERS:
+        raise ConfigError(key, choice_problem(name, OPTIMIZERS))
 
 
 # --------------------------------------------------------------------------------------------------
 # Overrides and YAML line numbers
 
 
-def _apply_override(raw: dict[str, Any], item: str, source: str) -> None:
-    """``a.b.c=value``: the value is parsed as a YAML scalar or flow list (``[2, 3]``)."""
+def _apply_override(raw: dict[str, Any], item: str) -> str:
+    """``a.b.c=value``: the value is parsed as a YAML scalar or flow list (``[2, 3]``); returns ``a.b.c``."""
     if "=" not in item:
         raise ConfigError("", f"override {item!r} is not of the form key.path=value", "--set")
     dotted, _, text = item.partition("=")
     dotted = dotted.strip()
     parts = dotted.split(".")
+    where = f"--set {item}"
     if not all(parts):
-        raise ConfigError(dotted, "empty part in the override's key", "--set")
+        raise ConfigError(dotted, "empty part in the override's key", where)
     try:
         value = _yaml_load(text) if text.strip() else None
     except yaml.YAMLError:
-        raise ConfigError(dotted, f"cannot parse override value {text!r} as YAML", "--set") from None
+        raise ConfigError(dotted, f"cannot parse override value {text!r} as YAML", where) from None
     node = raw
     for i, part in enumerate(parts[:-1]):
         child = node.get(part)
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise ConfigError(".".join(parts[: i + 1]), f"is {_kind(child)}, not a mapping of keys", "--set")
+            raise ConfigError(".".join(parts[: i + 1]), f"is {kind_of(child)}, not a mapping of keys", where)
         node = child
     node[parts[-1]] = value
+    return dotted
+
+
+def _within(key: str, dotted: str) -> bool:
+    """Whether ``key`` is ``dotted`` or lies below it (``dotted.x``, ``dotted[0]``)."""
+    return key == dotted or key.startswith((f"{dotted}.", f"{dotted}["))
+
+
+def _override_of(key: str, overrides: Overrides) -> str | None:
+    """The last ``--set`` item that set ``key``, a key below it or one above it, if any."""
+    for item in reversed(overrides):
+        dotted = item.partition("=")[0].strip()
+        if "=" in item and (_within(key, dotted) or (key and _within(dotted, key))):
+            return item
+    return None
+
+
+def _locate(error: ConfigError, source: str, lines: dict[str, int], overrides: Overrides) -> ConfigError:
+    """Name where a key's bad value came from: the ``--set`` option that set it, or the file's line."""
+    item = _override_of(error.key, overrides)
+    if item is not None:
+        return ConfigError(error.key, error.problem, f"--set {item}")
+    return error.located(source, _line_of(lines, error.key))
 
 
 class _Loader(yaml.SafeLoader):
@@ -518,7 +427,7 @@ def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
     lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
-            key = _join(prefix, str(key_node.value))
+            key = join_key(prefix, str(key_node.value))
             lines[key] = key_node.start_mark.line + 1
             lines.update(_key_lines(value_node, key))
     elif isinstance(node, yaml.SequenceNode):
@@ -527,21 +436,23 @@ def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
     return lines
 
 
-def locate(error: ConfigError, path: str | Path) -> ConfigError:
-    """Name the config file (and the key's line in it) in an error raised without them, e.g. by data."""
+def locate(error: ConfigError, path: str | Path, overrides: Overrides = ()) -> ConfigError:
+    """Name where a key's value came from in an error raised without it (e.g. by data): the ``--set``
+    option among ``overrides`` that set the key, else the config file and the key's line in it."""
     if error.source is not None:
         return error
     try:
-        lines = _key_lines(yaml.compose(Path(path).read_text()))
-    except (OSError, yaml.YAMLError):
+        lines = _key_lines(yaml.compose(Path(path).read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         lines = {}
-    return error.located(str(path), _line_of(lines, error.key))
+    return _locate(error, str(path), lines, overrides)
 
 
 def _line_of(lines: dict[str, int], key: str) -> int | None:
+    """The YAML line of ``key`` or, failing that, of the nearest key above it that has one."""
     while key:
         if key in lines:
-            return lines[key]
+            return lines[key] if lines[key] != SET_BY_OVERRIDE else None
         key = key.rsplit(".", 1)[0] if "." in key else ""
     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -107,11 +108,29 @@ def test_config_errors_are_one_line_exit_2_no_traceback(tmp_path, change, messag
     assert not (tmp_path / "runs").exists()  # nothing was started
 
 
-def test_bad_override_is_a_config_error(tiny):
+@pytest.mark.parametrize("command", ["train", "validate"])
+def test_bad_override_names_the_set_option(tiny, command):
     path, _ = tiny
-    result = invoke("train", path, "--set", "train.epochs=-1")
+    result = invoke(command, path, "--set", "train.epochs=-1")
     assert result.exit_code == 2
-    assert "train.epochs: expected a value > 0, got -1" in result.stderr
+    assert result.stderr == "error: --set train.epochs=-1: train.epochs: expected a value > 0, got -1\n"
+
+
+def test_a_config_that_is_not_utf8_text_is_one_line_exit_2(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(bytes([0x00, 0x01, 0x02, 0xFF, 0xFE]))
+    for command in ("validate", "train"):
+        result = invoke(command, path)
+        assert result.exit_code == 2, result.output
+        assert result.stderr == f"error: {path}: not a UTF-8 text file (byte 0xff at offset 3)\n"
+
+
+def test_version_is_the_packaged_one():
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    version = re.search(r'^version = "([^"]+)"', pyproject, re.MULTILINE).group(1)
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"latentprobe {version}\n"
 
 
 def test_data_error_is_one_line_exit_2(tmp_path):

@@ -113,6 +113,62 @@ def test_malformed_override():
         load_yaml("name: x\n", ["train.epochs"])
 
 
+def test_an_override_value_error_names_the_set_option_not_the_file():
+    with pytest.raises(ConfigError) as info:
+        load_yaml("name: x\ntrain:\n  epochs: 3\n", ["train.epochs=abc"])
+    assert str(info.value) == "--set train.epochs=abc: train.epochs: expected an integer, got 'abc'"
+
+
+def test_an_override_inside_a_variant_block_names_the_set_option():
+    with pytest.raises(ConfigError, match=r"^--set model.vae.beta=-1: model.vae.beta: expected a value > 0"):
+        load_yaml("model:\n  kind: vae\n  vae:\n    beta: 2\n", ["model.vae.beta=-1"])
+
+
+def test_a_file_error_still_names_the_file_line_when_overrides_are_given():
+    with pytest.raises(ConfigError) as info:
+        load_yaml("name: x\ntrain:\n  epochs: abc\n", ["train.batch_size=8"])
+    assert str(info.value) == "c.yaml:3: train.epochs: expected an integer, got 'abc'"
+
+
+def test_an_unparsable_override_names_the_set_option():
+    with pytest.raises(ConfigError, match=r"^--set model.latent=\[2: model.latent: cannot parse"):
+        load_yaml("name: x\n", ["model.latent=[2"])
+
+
+def test_read_raw_then_validate_raw_is_load_text():
+    text = "name: x\ntrain:\n  epochs: 3\n  batch_size: 16\n"
+    raw, lines = config.read_raw(text, ["train.epochs=5"], "c.yaml")
+    assert raw == {"name": "x", "train": {"epochs": 5, "batch_size": 16}}
+    assert lines["train.batch_size"] == 4 and lines["train"] == 2
+    assert lines["train.epochs"] == config.SET_BY_OVERRIDE  # its value is on no line of the file
+    assert config.validate_raw(raw, lines, "c.yaml") == load_yaml(text, ["train.epochs=5"])
+    raw["train"]["epochs"] = "five"
+    with pytest.raises(ConfigError) as info:
+        config.validate_raw(raw, lines, "c.yaml")
+    assert str(info.value).startswith("c.yaml: train.epochs: expected an integer")  # no wrong line
+
+
+def test_a_config_file_that_is_not_utf8_text(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(bytes([0x00, 0x01, 0x02, 0xFF, 0xFE]))
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert str(info.value) == f"{path}: not a UTF-8 text file (byte 0xff at offset 3)"
+
+
+@pytest.mark.parametrize("name", ["ftrl", "muon", "Adafactor", "SGD", "schedulefreeadamw"])
+def test_any_optimizer_keras_builds_by_name_is_accepted(name):
+    cfg = load_yaml(f"train:\n  optimizer: {name}\nprobe:\n  optimizer: {name}\n")
+    assert cfg.train.optimizer == cfg.probe.optimizer == name
+
+
+def test_unknown_activation_suggests_the_closest():
+    with pytest.raises(
+        ConfigError, match=r"c.yaml:2: model.activation: unknown activation 'gelo'; did you mean"
+    ):
+        load_yaml("model:\n  activation: gelo\n")
+
+
 def test_invalid_yaml_reports_line():
     with pytest.raises(ConfigError, match=r"c.yaml:3: invalid YAML: found character '\\t'"):
         load_yaml("name: x\ntrain:\n\tepochs: 3\n")

@@ -1,8 +1,9 @@
 """Property test: no config, however broken, gets anything but a one-line ConfigError (never a traceback).
 
 Hypothesis generates YAML text, random mappings (known and unknown keys, any types, any nesting), valid
-configs with one value replaced, and ``--set`` overrides; ``config.load_text`` must return a config or
-raise ``ConfigError``, and ``latentprobe validate`` must exit 0 or 2 with one line.
+configs with one value replaced, ``--set`` overrides and files of random bytes; ``config.load_text`` and
+``config.load`` must return a config or raise ``ConfigError``, and ``latentprobe validate`` must exit 0
+or 2 with one line.
 """
 
 from __future__ import annotations
@@ -127,6 +128,29 @@ def test_load_never_raises_anything_but_config_error(text, sets):
 @given(raw=mutated_valid())
 def test_mutated_valid_configs_load_or_fail_cleanly(raw):
     check_load(yaml.safe_dump(raw, allow_unicode=True), [])
+
+
+# Random bytes, and YAML text broken by bytes no UTF-8 text holds or written in another encoding.
+file_bytes = st.one_of(
+    st.binary(max_size=60),
+    st.builds(lambda text, junk: text.encode() + junk, yaml_text, st.binary(min_size=1, max_size=4)),
+    st.builds(lambda raw: yaml.safe_dump(raw).encode("utf-16"), mutated_valid()),
+    st.builds(lambda text: text.encode("latin-1", "replace"), st.text(max_size=30)),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=file_bytes)
+def test_a_file_of_any_bytes_loads_or_fails_cleanly(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("bytes") / "gen.yaml"
+    path.write_bytes(data)
+    try:
+        cfg = config.load(path)
+    except ConfigError as exc:
+        message = str(exc)
+        assert "\n" not in message and message.startswith(str(path)), message
+        return
+    assert isinstance(cfg, config.RunConfig)
 
 
 runner = CliRunner()

@@ -14,30 +14,15 @@ Each phase has its own optimizer and moves only its own networks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from latentprobe.config import positive
 from latentprobe.models import losses
 from latentprobe.models.autoencoder import Autoencoder
-
-
-@dataclass(frozen=True)
-class AdversarialSettings:
-    """``model.aae``: the priors, the discriminators and the phases' learning rates."""
-
-    semi_supervised: bool = False
-    prior_std: float = field(default=1.0, metadata=positive())
-    discriminator_hidden: tuple[int, ...] = field(default=(1000, 1000), metadata=positive())
-    discriminator_learning_rate: float = field(default=1e-4, metadata=positive())
-    generator_learning_rate: float = field(default=1e-4, metadata=positive())
-    supervised_learning_rate: float = field(default=1e-3, metadata=positive())
-    # Gaussian noise on the encoder's input in training (0: none); a cheap regulariser for 1000 labels.
-    noise_std: float = field(default=0.0, metadata={"min": 0})
+from latentprobe.settings import AdversarialSettings
 
 
 def build_discriminator(width: int, hidden: tuple[int, ...], name: str) -> keras.Model:

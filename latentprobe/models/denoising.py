@@ -8,22 +8,13 @@ loss is the plain autoencoder's, measured against the clean input.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import keras
 from keras import ops
 
 from latentprobe.models.autoencoder import Autoencoder
-
-
-@dataclass(frozen=True)
-class DenoisingSettings:
-    """``model.dae``: the corruption."""
-
-    noise: Literal["gaussian", "mask"] = "gaussian"
-    std: float = field(default=0.3, metadata={"min": 0})
-    fraction: float = field(default=0.3, metadata={"min": 0, "max": 0.999})
+from latentprobe.settings import DenoisingSettings
 
 
 class DenoisingAutoencoder(Autoencoder):

@@ -14,28 +14,16 @@ here; see configs/seed004-sparse-mnist.yaml.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from keras import ops
 
-from latentprobe.config import positive
 from latentprobe.models import losses
 from latentprobe.models.autoencoder import Autoencoder
+from latentprobe.settings import SparseSettings
 
 #: An activation below this counts as "near zero" in ``near_zero_share``.
 NEAR_ZERO = 0.05
-
-
-@dataclass(frozen=True)
-class SparseSettings:
-    """``model.sparse``: the activity penalty on the code and the weight decay."""
-
-    penalty: Literal["kl", "l1"] = "kl"
-    rho: float = field(default=0.05, metadata={**positive(), "max": 0.999})
-    beta: float = field(default=3.0, metadata={"min": 0})
-    weight: float = field(default=1e-5, metadata={"min": 0})  # the l1 weight
-    weight_decay: float = field(default=0.0, metadata={"min": 0})
 
 
 class SparseAutoencoder(Autoencoder):

@@ -9,23 +9,14 @@ metrics are deterministic (``eval`` reproduces ``summary.json``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import keras
 from keras import ops
 
-from latentprobe.config import positive
 from latentprobe.models import losses
 from latentprobe.models.autoencoder import Autoencoder
-
-
-@dataclass(frozen=True)
-class VAESettings:
-    """``model.vae``: the KL weight and what the probe reads."""
-
-    beta: float = field(default=1.0, metadata=positive())
-    probe: Literal["mean", "sample"] = "mean"
+from latentprobe.settings import VAESettings
 
 
 def sample(z_mean, z_log_var, eps):
