@@ -86,7 +86,7 @@ def test_mixed_float16_wraps_both_optimizers_in_loss_scaling_and_trains(digits_s
         }
     )
     with train.precision_policy("mixed", "gpu"):  # sets the float16 policy; runs on the CPU here
-        model = models.build(cfg.model, 4, x.shape[1:], 10)
+        model = models.build(cfg.model, 4, x.shape[1:], 10, seed=0)
         model.compile(optimizer=probes.build_optimizer("adam", 0.003))
         model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
         head = probes.build_head(cfg.probe, 4, 10)
@@ -129,7 +129,7 @@ def test_codes_and_reconstructions_stay_float32_under_mixed_precision(network):
 
     cfg = config.from_dict({"model": {"kind": "vae", "network": network, "latent": 3, "hidden": [8]}})
     with train.precision_policy("mixed", "cpu"):
-        model = models.build(cfg.model, 3, (8, 8, 1), 10)
+        model = models.build(cfg.model, 3, (8, 8, 1), 10, seed=0)
         x = np.zeros((2, 8, 8, 1), "float32")
         codes = model.encode(x)
         dtype = keras.backend.standardize_dtype
@@ -164,7 +164,7 @@ def test_float16_train_steps_scale_the_loss_once_and_unscale_it_once(
     def sgd_step(precision):
         keras.utils.set_random_seed(0)
         with train.precision_policy(precision, "gpu"):
-            model = models.build(model_cfg, 4, x.shape[1:], 10)
+            model = models.build(model_cfg, 4, x.shape[1:], 10, seed=0)
             model.compile(optimizer=probes.build_optimizer("sgd", 0.5))
             model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
             weights = moved_by_model_optimizer(model)
