@@ -19,7 +19,9 @@ A variant changes behaviour through small hooks rather than copying the training
 A variant with ``uses_labels = True`` gets ``train_step((x, x_labeled, y_labeled))``: a batch of the train
 split and a batch of the labeled subset (the semi-supervised AAE's cross-entropy phase).
 
-Only a variant with its own networks and optimizers (the adversarial autoencoder) overrides ``train_step``.
+Every reconstruction update goes through ``fit_batch``. Only a variant with its own networks and
+optimizers (the adversarial autoencoder, whose extra phases follow ``fit_batch``) or with no reconstruction
+(the supervised baseline) overrides ``train_step``.
 """
 
 from __future__ import annotations
