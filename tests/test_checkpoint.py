@@ -109,14 +109,11 @@ def test_every_epoch_leaves_a_checkpoint_with_state(reference):
 def test_restore_puts_back_the_exact_weights(reference, tmp_path):
     cfg = config.load(Path(reference["alternating"]["run_dir"]) / "config.yaml")
     run_dir = Path(reference["alternating"]["run_dir"])
-    from latentprobe import data, models
-    from latentprobe.probes import Probe, build_head, build_optimizer
+    from latentprobe import components, data
 
     splits = data.load(cfg.data, cfg.seed)
-    model = models.build(cfg.model, 4, splits.input_shape, splits.num_classes)
-    model.compile(optimizer=build_optimizer("adam", 0.1))
-    model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
-    probe = Probe(build_head(cfg.probe, 4, 10), build_optimizer("adam", 0.1))
+    parts = components.build_components(cfg, splits)
+    model, probe = parts.model, parts.probe
     variables = checkpoint.collect_variables(model, probe.head, [probe.optimizer])
     checkpoint.restore(run_dir, checkpoint.read_state(run_dir), variables)
     import keras

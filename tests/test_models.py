@@ -9,7 +9,8 @@ from keras import ops
 
 from latentprobe import config, models
 from latentprobe.models import MODELS, losses
-from latentprobe.probes import build_optimizer
+from latentprobe.models.vae import VariationalAutoencoder
+from latentprobe.strategies import build_optimizer
 
 
 def build(
@@ -25,7 +26,7 @@ def build(
     if settings is not None:
         model_raw[kind] = settings
     cfg = config.from_dict({"model": model_raw})
-    model = models.build(cfg.model, latent, input_shape, num_classes)
+    model = models.build(cfg.model, latent, input_shape, num_classes, seed=0)
     model.compile(optimizer=build_optimizer("adam", 1e-2))
     model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
     return model
@@ -121,3 +122,44 @@ def test_decoder_mirrors_encoder_widths():
     assert enc == [32, 16, 5]
     assert dec == [16, 32, 64]
     assert model.decoder.layers[-2].activation.__name__ == "sigmoid"
+
+
+def draws(model, x):
+    """What the model's seed generator gives in training: its corrupted input, or its sampled code."""
+    if isinstance(model, VariationalAutoencoder):  # it samples z
+        return ops.convert_to_numpy(model.encode(x, training=True)["z"])
+    return ops.convert_to_numpy(model.corrupt(x, training=True))
+
+
+#: The kinds that draw noise or samples in training, and settings that make them draw.
+DRAWING = {"dae": None, "vae": None, "aae": {"noise_std": 0.1}}
+
+
+@pytest.mark.parametrize("kind", sorted(DRAWING))
+def test_a_seeded_model_draws_the_same_noise_whatever_the_global_random_state(kind):
+    import random
+
+    x = np.full((4, 8, 8, 1), 0.5, "float32")
+    random.seed(1)
+    first = build(kind, settings=DRAWING[kind])
+    random.seed(2)
+    again = build(kind, settings=DRAWING[kind])
+    again.encoder.set_weights(first.encoder.get_weights())  # initial weights draw from the global random
+    np.testing.assert_array_equal(draws(first, x), draws(again, x))
+    other = models.build(
+        config.from_dict({"model": {"kind": kind, "latent": 3}}).model, 3, (8, 8, 1), 10, seed=1
+    )
+    assert int(other.seed_generator.state.numpy()[0]) == 1
+    assert int(first.seed_generator.state.numpy()[0]) == 0
+
+
+def test_building_a_seeded_model_takes_nothing_from_the_global_random():
+    import random
+
+    # The denoising autoencoder's networks are the plain one's: only its seed generator could draw more.
+    random.seed(0)
+    build("ae")
+    after_ae = random.random()
+    random.seed(0)
+    build("dae")
+    assert random.random() == after_ae

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from latentprobe import config, evaluate, models, probes, train
+from latentprobe import components, config, evaluate, models, strategies, train
 from latentprobe.errors import ConfigError
 from tests.conftest import tiny_config, write_config
 
@@ -82,15 +82,12 @@ def test_mixed_float16_wraps_both_optimizers_in_loss_scaling_and_trains(digits_s
         {
             "model": {"latent": 4, "hidden": [32]},
             "probe": {"learning_rate": 0.01},
-            "train": {"epochs": 2, "batch_size": 64, "jit_compile": False},
+            "train": {"epochs": 2, "batch_size": 64, "learning_rate": 0.003, "jit_compile": False},
         }
     )
     with train.precision_policy("mixed", "gpu"):  # sets the float16 policy; runs on the CPU here
-        model = models.build(cfg.model, 4, x.shape[1:], 10)
-        model.compile(optimizer=probes.build_optimizer("adam", 0.003))
-        model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
-        head = probes.build_head(cfg.probe, 4, 10)
-        probe = probes.Probe(head, probes.build_optimizer("adam", 0.01))
+        parts = components.assemble(cfg, x, y, np.arange(len(x)), x.shape[1:], 10)
+        model, head, probe, strategy = parts.model, parts.head, parts.probe, parts.strategy
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         assert isinstance(probe.optimizer, keras.optimizers.LossScaleOptimizer)
         assert model.encoder.get_layer("dense_0").compute_dtype == "float16"
@@ -98,9 +95,6 @@ def test_mixed_float16_wraps_both_optimizers_in_loss_scaling_and_trains(digits_s
         assert head.get_layer("probabilities").compute_dtype == "float32"
         before = [w.copy() for w in model.encoder.get_weights()]
         head_before = [w.copy() for w in head.get_weights()]
-        strategy = probes.STRATEGIES["alternating"](
-            model, probe, x, y, np.arange(len(x)), cfg, np.random.default_rng(0)
-        )
         records = list(strategy.run())
     assert all(w.dtype == np.float32 for w in model.encoder.get_weights())  # float32 variables
     assert all(np.isfinite(w).all() for w in model.encoder.get_weights())
@@ -129,7 +123,7 @@ def test_codes_and_reconstructions_stay_float32_under_mixed_precision(network):
 
     cfg = config.from_dict({"model": {"kind": "vae", "network": network, "latent": 3, "hidden": [8]}})
     with train.precision_policy("mixed", "cpu"):
-        model = models.build(cfg.model, 3, (8, 8, 1), 10)
+        model = models.build(cfg.model, 3, (8, 8, 1), 10, seed=0)
         x = np.zeros((2, 8, 8, 1), "float32")
         codes = model.encode(x)
         dtype = keras.backend.standardize_dtype
@@ -164,8 +158,8 @@ def test_float16_train_steps_scale_the_loss_once_and_unscale_it_once(
     def sgd_step(precision):
         keras.utils.set_random_seed(0)
         with train.precision_policy(precision, "gpu"):
-            model = models.build(model_cfg, 4, x.shape[1:], 10)
-            model.compile(optimizer=probes.build_optimizer("sgd", 0.5))
+            model = models.build(model_cfg, 4, x.shape[1:], 10, seed=0)
+            model.compile(optimizer=strategies.build_optimizer("sgd", 0.5))
             model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
             weights = moved_by_model_optimizer(model)
             before = [w.numpy().copy() for w in weights]

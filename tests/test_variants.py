@@ -93,21 +93,34 @@ def test_sparse_kl_matches_a_hand_computation():
     )
 
 
-def test_sparse_model_adds_beta_times_kl_and_weight_decay_and_logs_activity():
+def test_sparse_model_logs_the_raw_penalties_and_adds_them_weighted_and_logs_activity():
     model = build("sparse", latent=2, settings={"rho": 0.1, "beta": 2.0, "weight_decay": 0.01})
     x = np.random.default_rng(0).random((16, 8, 8, 1)).astype("float32")
     terms = {k: float(v) for k, v in model.compute_terms(x).items()}
     z = 1 / (1 + np.exp(-numpy(model.encoder(x)["z"])))
     assert terms["mean_activation"] == pytest.approx(z.mean(), rel=1e-5)
     assert terms["near_zero_share"] == pytest.approx((z < 0.05).mean())
+    # Logged raw: the KL sum and the sum of squared kernels, without beta and weight_decay.
     expected_kl = float(numpy(losses.sparsity_kl(0.1, z.astype("float32"))))
-    assert terms["sparsity_loss"] == pytest.approx(2.0 * expected_kl, rel=1e-4)
+    assert terms["sparsity_loss"] == pytest.approx(expected_kl, rel=1e-4)
     kernels = [w for m in (model.encoder, model.decoder) for w in m.get_weights() if w.ndim == 2]
-    assert terms["weight_decay_loss"] == pytest.approx(
-        0.01 * sum(float((k**2).sum()) for k in kernels), rel=1e-4
-    )
+    squares = sum(float((k**2).sum()) for k in kernels)
+    assert terms["weight_decay_loss"] == pytest.approx(squares, rel=1e-4)
     assert terms["loss"] == pytest.approx(
-        terms["reconstruction_loss"] + terms["sparsity_loss"] + terms["weight_decay_loss"], rel=1e-5
+        terms["reconstruction_loss"] + 2.0 * terms["sparsity_loss"] + 0.01 * terms["weight_decay_loss"],
+        rel=1e-5,
+    )
+
+
+def test_sparse_l1_logs_the_mean_absolute_code_sum_and_a_zero_weight_adds_nothing():
+    model = build("sparse", latent=2, settings={"penalty": "l1", "weight": 0.5, "weight_decay": 0.0})
+    x = np.random.default_rng(0).random((16, 8, 8, 1)).astype("float32")
+    terms = {k: float(v) for k, v in model.compute_terms(x).items()}
+    z = 1 / (1 + np.exp(-numpy(model.encoder(x)["z"])))
+    assert terms["sparsity_loss"] == pytest.approx(np.abs(z).sum(axis=-1).mean(), rel=1e-5)
+    assert terms["weight_decay_loss"] > 0  # logged whatever its weight
+    assert terms["loss"] == pytest.approx(
+        terms["reconstruction_loss"] + 0.5 * terms["sparsity_loss"], rel=1e-6
     )
 
 
@@ -219,7 +232,7 @@ def test_aae_cross_entropy_phase_learns_the_labels():
 
 
 def test_strategy_hands_a_model_that_uses_labels_batches_of_the_labeled_subset_only():
-    from latentprobe.probes import STRATEGIES, Probe, build_head, build_optimizer
+    from latentprobe.strategies import STRATEGIES, Probe, build_head, build_optimizer
 
     x, y = labeled_digits(64)
     labeled_idx = np.arange(0, 64, 2)

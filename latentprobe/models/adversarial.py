@@ -54,13 +54,12 @@ class AdversarialAutoencoder(Autoencoder):
     uses_labels: ClassVar[bool] = True
     shares_codes: ClassVar[bool] = False  # its own train_step, on noisy input
 
-    def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, **kwargs):
+    def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, seed=None, **kwargs):
         settings = settings or AdversarialSettings()
-        super().__init__(encoder, decoder, reconstruction_loss, settings, **kwargs)
-        # Noise and samples draw from this, seeded through Python's random by the run's seed. Only the
-        # variants that draw make one: it takes a number from Python's random, which would change the
-        # probe head's initial weights of every other kind.
-        self.seed_generator = keras.random.SeedGenerator()
+        super().__init__(encoder, decoder, reconstruction_loss, settings, seed, **kwargs)
+        # Noise and samples draw from this. Only the variants that draw make one: a model's variables
+        # are what its checkpoint holds.
+        self.seed_generator = keras.random.SeedGenerator(seed)
         self.latent = int(encoder.output["z"].shape[-1])
         self.num_classes = int(encoder.output["y_logits"].shape[-1]) if settings.semi_supervised else 0
         hidden = tuple(settings.discriminator_hidden)
@@ -84,7 +83,7 @@ class AdversarialAutoencoder(Autoencoder):
         self.supervised_optimizer.build(encoder.trainable_variables)
 
     @property
-    def loss_terms(self) -> tuple[str, ...]:  # type: ignore[override]
+    def logged_terms(self) -> tuple[str, ...]:  # type: ignore[override]
         # Only the terms of the discriminators this model has, so no tracker reports a constant 0.
         names = ["gauss_discriminator_loss", "gauss_discriminator_accuracy", "gauss_generator_loss"]
         if self.settings.semi_supervised:
@@ -196,32 +195,18 @@ class AdversarialAutoencoder(Autoencoder):
         self.supervised_optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         return {"classification_loss": loss}
 
-    def reconstruction_step(self, x) -> dict[str, Any]:
-        with tf.GradientTape() as tape:
-            terms = self.compute_terms(x, training=True)
-            scaled = self.optimizer.scale_loss(terms["loss"])  # a LossScaleOptimizer under float16
-        variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        self.optimizer.apply(tape.gradient(scaled, variables), variables)
-        return terms
-
     def train_step(self, data):
         if isinstance(data, (tuple, list)) and len(data) == 3:
             x, x_labeled, y_labeled = data
         else:  # no labeled batch (e.g. fit() on x alone): the unsupervised phases only
             x = data[0] if isinstance(data, (tuple, list)) else data
             x_labeled = y_labeled = None
-        terms = self.reconstruction_step(x)
-        terms.update(self.discriminator_step(x))
+        self.fit_batch(x)  # 1. reconstruction: the base class's update, which logs its own terms
+        terms = self.discriminator_step(x)
         terms.update(self.generator_step(x))
         if self.settings.semi_supervised and x_labeled is not None:
             terms.update(self.supervised_step(x_labeled, y_labeled))
         return self.update_trackers(terms)
-
-    def update_trackers(self, terms: dict[str, Any]) -> dict[str, Any]:
-        for name, value in terms.items():
-            if name in self.trackers:
-                self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
 
 
 def _loss_scaled(optimizer, float16: bool):

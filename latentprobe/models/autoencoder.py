@@ -5,11 +5,13 @@ A variant changes behaviour through small hooks rather than copying the training
 - ``encoder_outputs``: which heads the encoder has (``z``; ``z_mean`` and ``z_log_var``; ...).
 - ``encode``: turn the encoder's outputs into the code the decoder reads (e.g. sample in a VAE).
 - ``corrupt``: what the encoder sees during training (noise in a denoising autoencoder).
-- ``latent_losses``: loss terms on the code (KL in a VAE, sparsity), added to reconstruction.
+- ``regularizers``: the variant's regularisation terms, each a raw value and its weight (the VAE's KL
+  and beta; the sparse penalty and its weight). The loss is formed in one place, ``total_loss``:
+  reconstruction + sum of weight x value (+ the layers' own losses); each raw value is logged.
+- ``logged_statistics``: scalars logged but never optimised (the VAE's ELBO, the sparse code's mean
+  activation); computed after the loss, so they cannot change it.
 - ``probe_features``: what the probe reads (``z``; ``z_mean`` in a VAE); ``features_from_codes`` picks
   the same from a training pass's codes, for a model that ``shares_codes``.
-- ``adjust_terms``: terms derived from the summed loss or the codes (the VAE's beta, the ELBO; logged
-  sparsity statistics).
 - ``latent_statistics``: variant-specific statistics eval reports (KL per dimension, mean activation).
 - ``decoder_width``: the width of the code the decoder reads (the AAE's decoder reads ``[y, z]``).
 - ``label_metrics``: metrics of a model's own class head against labels (the AAE's y head).
@@ -17,12 +19,15 @@ A variant changes behaviour through small hooks rather than copying the training
 A variant with ``uses_labels = True`` gets ``train_step((x, x_labeled, y_labeled))``: a batch of the train
 split and a batch of the labeled subset (the semi-supervised AAE's cross-entropy phase).
 
-Only a variant with its own networks and optimizers (the adversarial autoencoder) overrides ``train_step``.
+Every reconstruction update goes through ``fit_batch``. Only a variant with its own networks and
+optimizers (the adversarial autoencoder, whose extra phases follow ``fit_batch``) or with no reconstruction
+(the supervised baseline) overrides ``train_step``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import keras
@@ -33,18 +38,30 @@ from latentprobe.models import losses
 from latentprobe.models.networks import build_networks
 
 
+@dataclass(frozen=True)
+class Regularizer:
+    """A regularisation term: its raw, unweighted batch-mean ``value`` (what is logged) and its ``weight``.
+
+    ``weight`` is a Python number from the config; the loss adds ``weight * value``, nothing when it is 0.
+    """
+
+    weight: float
+    value: Any
+
+
 class Autoencoder(keras.Model):
     """Plain autoencoder: minimise the reconstruction loss of ``decoder(encoder(x))``.
 
     The loss is binary cross-entropy (or squared error) summed over input dimensions and averaged over
-    the batch, plus any variant's latent loss terms and the layers' own regularisation losses.
+    the batch, plus any variant's weighted ``regularizers`` and the layers' own regularisation losses.
     """
 
     #: The variant's settings dataclass (the ``model.<kind>`` config block), or None for no settings.
     Settings: ClassVar[type | None] = None
-    #: Names of the extra loss terms ``latent_losses`` returns; each gets a tracker and a logged scalar.
-    loss_terms: ClassVar[tuple[str, ...]] = ()
-    #: The terms every variant of this family tracks before its own ``loss_terms``.
+    #: Names of the logged scalars beyond ``base_terms`` (the ``regularizers``, the ``logged_statistics``,
+    #: a variant's own phases); each gets a tracker.
+    logged_terms: ClassVar[tuple[str, ...]] = ()
+    #: The terms every variant of this family tracks before its own ``logged_terms``.
     base_terms: ClassVar[tuple[str, ...]] = ("loss", "reconstruction_loss")
     #: Whether ``train_step`` takes ``(x, x_labeled, y_labeled)`` rather than ``x``.
     uses_labels: ClassVar[bool] = False
@@ -59,8 +76,15 @@ class Autoencoder(keras.Model):
         decoder: keras.Model,
         reconstruction_loss: str = "bce",
         settings: Any = None,
+        seed: int | None = None,
         **kwargs: Any,
     ):
+        """Wrap ``encoder`` and ``decoder``.
+
+        Args:
+            seed: the seed of the variant's noise and samples (``seed_generator``), e.g. the run's seed.
+                None draws one from Python's global ``random`` (which shifts every later draw from it).
+        """
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
@@ -82,9 +106,17 @@ class Autoencoder(keras.Model):
 
     @classmethod
     def build_from_config(
-        cls, model_cfg: Any, latent: int, input_shape: Sequence[int], num_classes: int
+        cls,
+        model_cfg: Any,
+        latent: int,
+        input_shape: Sequence[int],
+        num_classes: int,
+        seed: int | None = None,
     ) -> Autoencoder:
-        """Build the networks for ``model_cfg`` (a ``ModelConfig``) and wrap them in this class."""
+        """Build the networks for ``model_cfg`` (a ``ModelConfig``) and wrap them in this class.
+
+        ``seed`` seeds the variant's noise and samples (see ``__init__``).
+        """
         encoder, decoder = build_networks(
             model_cfg.network,
             input_shape,
@@ -93,7 +125,7 @@ class Autoencoder(keras.Model):
             cls.decoder_width(latent, num_classes, model_cfg.settings),
             model_cfg.activation,
         )
-        return cls(encoder, decoder, model_cfg.reconstruction_loss, model_cfg.settings)
+        return cls(encoder, decoder, model_cfg.reconstruction_loss, model_cfg.settings, seed=seed)
 
     # -- hooks -------------------------------------------------------------------------------------
 
@@ -105,8 +137,12 @@ class Autoencoder(keras.Model):
         """What the encoder sees; the plain autoencoder sees its input unchanged."""
         return x
 
-    def latent_losses(self, codes: dict[str, Any], training: bool = False) -> dict[str, Any]:
-        """Extra batch-mean loss terms on the code, keyed like ``loss_terms``."""
+    def regularizers(self, codes: dict[str, Any], training: bool = False) -> dict[str, Regularizer]:
+        """The regularisation terms (raw batch means) and their weights, keyed like ``logged_terms``."""
+        return {}
+
+    def logged_statistics(self, terms: Mapping[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
+        """Scalars logged but not optimised, from the pass's ``terms`` (loss included) and ``codes``."""
         return {}
 
     def probe_features(self, x, training: bool = False):
@@ -116,10 +152,6 @@ class Autoencoder(keras.Model):
     def features_from_codes(self, codes: dict[str, Any]):
         """What ``probe_features`` returns, taken from the codes of a training pass (``fit_batch``)."""
         return codes["z"]
-
-    def adjust_terms(self, terms: dict[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
-        """Terms to replace or add once ``loss`` is summed; none for the plain autoencoder."""
-        return {}
 
     def latent_statistics(self, x) -> dict[str, Any]:
         """Variant-specific statistics of the codes of inputs ``x`` (NumPy), as JSON-ready values.
@@ -151,13 +183,22 @@ class Autoencoder(keras.Model):
                 losses.reconstruction(x, reconstruction, self.reconstruction_kind)
             )
         }
-        terms.update(self.latent_losses(codes, training=training))
-        total = sum(terms.values())
+        regularizers = self.regularizers(codes, training=training)
+        terms["loss"] = self.total_loss(terms["reconstruction_loss"], regularizers)
+        _add_new(terms, {name: r.value for name, r in regularizers.items()}, "regularizers")
+        _add_new(terms, self.logged_statistics(dict(terms), codes), "logged_statistics")
+        return terms, codes
+
+    def total_loss(self, data_loss, regularizers: Mapping[str, Regularizer]):
+        """The loss every update minimises, formed here only: ``data_loss`` + sum of weight x value + the
+        layers' own regularisation losses."""
+        total = data_loss
+        for regularizer in regularizers.values():
+            if regularizer.weight:  # a zero weight adds nothing, not even 0 x a non-finite value
+                total = total + regularizer.weight * regularizer.value
         if self.losses:  # kernel/activity regularisers declared on layers
             total = total + ops.sum(ops.stack(self.losses))
-        terms["loss"] = total
-        terms.update(self.adjust_terms(terms, codes))
-        return terms, codes
+        return total
 
     def train_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
@@ -190,4 +231,12 @@ class Autoencoder(keras.Model):
     @property
     def all_terms(self) -> tuple[str, ...]:
         """Names of everything ``compute_terms`` returns, in a stable order."""
-        return (*self.base_terms, *self.loss_terms)
+        return (*self.base_terms, *self.logged_terms)
+
+
+def _add_new(terms: dict[str, Any], new: Mapping[str, Any], hook: str) -> None:
+    """Add ``new`` to ``terms``; a hook may not replace a term (the loss least of all)."""
+    clash = sorted(set(new) & set(terms))
+    if clash:
+        raise ValueError(f"{hook} returned {clash}, which the loss already defines")
+    terms.update(new)

@@ -23,12 +23,12 @@ class DenoisingAutoencoder(Autoencoder):
     Settings: ClassVar[type] = DenoisingSettings
     shares_codes: ClassVar[bool] = False  # its training pass encodes the corrupted input
 
-    def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, **kwargs):
-        super().__init__(encoder, decoder, reconstruction_loss, settings or DenoisingSettings(), **kwargs)
-        # Noise and samples draw from this, seeded through Python's random by the run's seed. Only the
-        # variants that draw make one: it takes a number from Python's random, which would change the
-        # probe head's initial weights of every other kind.
-        self.seed_generator = keras.random.SeedGenerator()
+    def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, seed=None, **kwargs):
+        settings = settings or DenoisingSettings()
+        super().__init__(encoder, decoder, reconstruction_loss, settings, seed, **kwargs)
+        # Noise and samples draw from this. Only the variants that draw make one: a model's variables
+        # are what its checkpoint holds.
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def corrupt(self, x, training: bool = False):
         if not training:

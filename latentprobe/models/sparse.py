@@ -3,7 +3,9 @@
 The code is a layer of sigmoid units (``z = sigmoid(encoder head)``) with an activity penalty: ``l1``
 (``weight * sum |z|``, batch mean) or ``kl`` (``beta * sum_j KL(rho || rho_hat_j)``, ``rho_hat_j`` the
 batch-mean activation of unit j), plus optional L2 weight decay (``weight_decay * sum W^2`` over every
-kernel of encoder and decoder).
+kernel of encoder and decoder). As every variant, it logs the raw terms: ``sparsity_loss`` is the
+unweighted penalty (``sum |z|`` or the KL sum), ``weight_decay_loss`` the unweighted ``sum W^2`` (logged
+even when ``weight_decay`` is 0, where it adds nothing to the loss).
 
 Scale: the weights apply to the loss as this package computes it: reconstruction SUMMED over input
 dimensions and the KL SUMMED over code units, Ng's convention. A weight calibrated against a per-pixel
@@ -14,12 +16,13 @@ here; see configs/seed004-sparse-mnist.yaml.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from keras import ops
 
 from latentprobe.models import losses
-from latentprobe.models.autoencoder import Autoencoder
+from latentprobe.models.autoencoder import Autoencoder, Regularizer
 from latentprobe.settings import SparseSettings
 
 #: An activation below this counts as "near zero" in ``near_zero_share``.
@@ -30,32 +33,37 @@ class SparseAutoencoder(Autoencoder):
     """Autoencoder with a sigmoid code, an activity penalty (KL or L1) and optional L2 weight decay."""
 
     Settings: ClassVar[type] = SparseSettings
-    loss_terms: ClassVar[tuple[str, ...]] = (
+    logged_terms: ClassVar[tuple[str, ...]] = (
         "sparsity_loss",
         "weight_decay_loss",
         "mean_activation",
         "near_zero_share",
     )
 
-    def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, **kwargs):
-        super().__init__(encoder, decoder, reconstruction_loss, settings or SparseSettings(), **kwargs)
+    def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, seed=None, **kwargs):
+        super().__init__(encoder, decoder, reconstruction_loss, settings or SparseSettings(), seed, **kwargs)
 
     def encode(self, x, training: bool = False) -> dict[str, Any]:
         codes = dict(self.encoder(x, training=training))
         codes["z"] = ops.sigmoid(codes["z"])  # (batch, latent), in (0, 1)
         return codes
 
-    def latent_losses(self, codes: dict[str, Any], training: bool = False) -> dict[str, Any]:
+    def regularizers(self, codes: dict[str, Any], training: bool = False) -> dict[str, Regularizer]:
         z, s = codes["z"], self.settings
         if s.penalty == "kl":
-            sparsity = s.beta * losses.sparsity_kl(s.rho, z)
+            sparsity = Regularizer(s.beta, losses.sparsity_kl(s.rho, z))
         else:
-            sparsity = s.weight * ops.mean(ops.sum(ops.abs(z), axis=-1))
+            sparsity = Regularizer(s.weight, ops.mean(ops.sum(ops.abs(z), axis=-1)))
         kernels = [w for m in (self.encoder, self.decoder) for w in m.trainable_weights if "kernel" in w.path]
-        decay = s.weight_decay * sum(ops.sum(ops.square(w)) for w in kernels) if s.weight_decay else 0.0
+        decay = sum(ops.sum(ops.square(w)) for w in kernels)
+        return {"sparsity_loss": sparsity, "weight_decay_loss": Regularizer(s.weight_decay, decay)}
+
+    def logged_statistics(self, terms: Mapping[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
+        # How sparse the code is.
+        z = codes["z"]
         return {
-            "sparsity_loss": sparsity,
-            "weight_decay_loss": ops.convert_to_tensor(decay, "float32"),
+            "mean_activation": ops.mean(z),
+            "near_zero_share": ops.mean(ops.cast(z < NEAR_ZERO, "float32")),
         }
 
     def latent_statistics(self, x) -> dict[str, Any]:
@@ -66,12 +74,4 @@ class SparseAutoencoder(Autoencoder):
             "mean_activation": float(z.mean()),
             "mean_activation_per_unit": [float(v) for v in z.mean(axis=0)],
             "near_zero_share": float((z < NEAR_ZERO).mean()),
-        }
-
-    def adjust_terms(self, terms: dict[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
-        # Logged, not optimised: how sparse the code is.
-        z = codes["z"]
-        return {
-            "mean_activation": ops.mean(z),
-            "near_zero_share": ops.mean(ops.cast(z < NEAR_ZERO, "float32")),
         }

@@ -26,13 +26,18 @@ class SupervisedClassifier(Autoencoder):
     """The encoder plus a softmax layer, minimising cross-entropy on labeled batches only."""
 
     base_terms: ClassVar[tuple[str, ...]] = ("loss",)
-    loss_terms: ClassVar[tuple[str, ...]] = ("classification_loss", "classification_accuracy")
+    logged_terms: ClassVar[tuple[str, ...]] = ("classification_loss", "classification_accuracy")
     uses_labels: ClassVar[bool] = True
     shares_codes: ClassVar[bool] = False  # no reconstruction pass to share
 
     @classmethod
     def build_from_config(
-        cls, model_cfg: Any, latent: int, input_shape: Sequence[int], num_classes: int
+        cls,
+        model_cfg: Any,
+        latent: int,
+        input_shape: Sequence[int],
+        num_classes: int,
+        seed: int | None = None,
     ) -> Autoencoder:
         encoder, decoder = build_networks(
             model_cfg.network, input_shape, model_cfg.hidden, {"z": latent}, latent, model_cfg.activation
@@ -42,7 +47,7 @@ class SupervisedClassifier(Autoencoder):
         # float32 under a mixed precision policy, like the code heads: the softmax and its loss need it.
         y_logits = layers.Dense(num_classes, name="y_logits", dtype="float32")(z)
         encoder = keras.Model(encoder.input, {"z": z, "y_logits": y_logits}, name="encoder")
-        return cls(encoder, decoder, model_cfg.reconstruction_loss, model_cfg.settings)
+        return cls(encoder, decoder, model_cfg.reconstruction_loss, model_cfg.settings, seed=seed)
 
     def compute_terms(self, x, training: bool = False) -> dict[str, Any]:
         # Nothing here models x: no reconstruction loss is reported (the decoder stays untrained).
@@ -60,20 +65,21 @@ class SupervisedClassifier(Autoencoder):
             raise ValueError("the supervised kind trains on (x, x_labeled, y_labeled) batches")
         _, x_labeled, y_labeled = data
         with tf.GradientTape() as tape:
-            probabilities = ops.softmax(self.encoder(x_labeled, training=True)["y_logits"], axis=-1)
-            loss = ops.mean(losses.classification(y_labeled, probabilities))
-            if self.encoder.losses:
-                loss = loss + ops.sum(ops.stack(self.encoder.losses))
-            scaled = self.optimizer.scale_loss(loss)  # a LossScaleOptimizer under float16
+            terms = self.classification_terms(x_labeled, y_labeled, training=True)
+            scaled = self.optimizer.scale_loss(terms["loss"])  # a LossScaleOptimizer under float16
         variables = self.encoder.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
-        return self.update_trackers(
-            {
-                "loss": loss,
-                "classification_loss": loss,
-                "classification_accuracy": ops.mean(losses.correct(y_labeled, probabilities)),
-            }
-        )
+        return self.update_trackers(terms)
+
+    def classification_terms(self, x, y, training: bool = False) -> dict[str, Any]:
+        """The cross-entropy of labels ``y`` (the loss; no regularisers), and the accuracy, batch means."""
+        probabilities = ops.softmax(self.encoder(x, training=training)["y_logits"], axis=-1)
+        cross_entropy = ops.mean(losses.classification(y, probabilities))
+        return {
+            "loss": self.total_loss(cross_entropy, {}),
+            "classification_loss": cross_entropy,
+            "classification_accuracy": ops.mean(losses.correct(y, probabilities)),
+        }
 
     def test_step(self, data):
         return {}

@@ -9,13 +9,14 @@ metrics are deterministic (``eval`` reproduces ``summary.json``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import keras
 from keras import ops
 
 from latentprobe.models import losses
-from latentprobe.models.autoencoder import Autoencoder
+from latentprobe.models.autoencoder import Autoencoder, Regularizer
 from latentprobe.settings import VAESettings
 
 
@@ -28,14 +29,13 @@ class VariationalAutoencoder(Autoencoder):
     """VAE with loss ``reconstruction + beta * kl`` (the negative ELBO for beta 1, logged: ``elbo_loss``)."""
 
     Settings: ClassVar[type] = VAESettings
-    loss_terms: ClassVar[tuple[str, ...]] = ("kl_loss", "elbo_loss")
+    logged_terms: ClassVar[tuple[str, ...]] = ("kl_loss", "elbo_loss")
 
-    def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, **kwargs):
-        super().__init__(encoder, decoder, reconstruction_loss, settings or VAESettings(), **kwargs)
-        # Noise and samples draw from this, seeded through Python's random by the run's seed. Only the
-        # variants that draw make one: it takes a number from Python's random, which would change the
-        # probe head's initial weights of every other kind.
-        self.seed_generator = keras.random.SeedGenerator()
+    def __init__(self, encoder, decoder, reconstruction_loss="bce", settings=None, seed=None, **kwargs):
+        super().__init__(encoder, decoder, reconstruction_loss, settings or VAESettings(), seed, **kwargs)
+        # Noise and samples draw from this. Only the variants that draw make one: a model's variables
+        # are what its checkpoint holds.
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
     @classmethod
     def encoder_outputs(cls, latent: int, num_classes: int, settings: Any) -> dict[str, int]:
@@ -51,16 +51,13 @@ class VariationalAutoencoder(Autoencoder):
             codes["z"] = codes["z_mean"]
         return codes
 
-    def latent_losses(self, codes: dict[str, Any], training: bool = False) -> dict[str, Any]:
-        return {"kl_loss": ops.mean(losses.gaussian_kl(codes["z_mean"], codes["z_log_var"]))}
+    def regularizers(self, codes: dict[str, Any], training: bool = False) -> dict[str, Regularizer]:
+        kl = ops.mean(losses.gaussian_kl(codes["z_mean"], codes["z_log_var"]))
+        return {"kl_loss": Regularizer(self.settings.beta, kl)}
 
-    def adjust_terms(self, terms: dict[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
-        # The summed loss is reconstruction + kl (+ regularisers); beta weighs the kl.
-        return {
-            "loss": terms["loss"] + (self.settings.beta - 1.0) * terms["kl_loss"],
-            # The negative ELBO proper (beta 1), logged whatever beta the loss uses.
-            "elbo_loss": terms["reconstruction_loss"] + terms["kl_loss"],
-        }
+    def logged_statistics(self, terms: Mapping[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
+        # The negative ELBO proper (beta 1), logged whatever beta the loss uses.
+        return {"elbo_loss": terms["reconstruction_loss"] + terms["kl_loss"]}
 
     def probe_features(self, x, training: bool = False):
         return self.encode(x, training=training, draw=self.settings.probe == "sample")["z"]
