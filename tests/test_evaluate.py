@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 import urllib.error
 from pathlib import Path
@@ -16,7 +17,7 @@ from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
 from latentprobe import config, evaluation, rundir, train
 from latentprobe import data as data_mod
-from latentprobe.errors import UserError
+from latentprobe.errors import RunDirError, UserError
 from latentprobe.evaluation import controls
 from tests.conftest import tiny_config, write_config
 from tests.test_tensorboard import accumulator, get_json, tensorboard_server
@@ -207,3 +208,12 @@ def test_the_random_encoder_control_depends_on_the_eval_seed_only(evaluated):
     assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
     assert not np.allclose(first[1], other[1])
     assert first[0].shape == (len(splits.train.y), 2)
+
+
+@pytest.mark.parametrize("name", ["encoder.keras", "probe.keras"])
+def test_a_damaged_saved_model_is_named(evaluated, tmp_path, name):
+    run_dir = tmp_path / "run"
+    shutil.copytree(evaluated["run_dir"], run_dir)
+    (run_dir / name).write_bytes((run_dir / name).read_bytes()[:200])  # truncated, as by a full disk
+    with pytest.raises(RunDirError, match=f"{run_dir / name}: cannot load the saved model"):
+        evaluation.evaluate(run_dir)
