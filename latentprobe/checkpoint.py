@@ -14,8 +14,6 @@ The ``.npz`` is written under a new name (a temporary file, then a rename), and 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +22,6 @@ import numpy as np
 
 from latentprobe import rundir
 from latentprobe.errors import NonFiniteLoss, RunDirError
-
-CHECKPOINTS = "checkpoints"
-STATE = "state.json"
-SCHEMA_VERSION = 1
 
 
 def collect_variables(model: keras.Model, head: keras.Model, optimizers: list[Any]) -> list[Any]:
@@ -58,14 +52,14 @@ def save(run_dir: Path, epoch: int, variables: list[Any], state: dict[str, Any])
     for array in arrays.values():
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise NonFiniteLoss("non-finite weights at the end of the epoch")
-    directory = Path(run_dir) / CHECKPOINTS
+    directory = Path(run_dir) / rundir.CHECKPOINTS
     directory.mkdir(exist_ok=True)
-    name = f"epoch-{epoch:04d}.npz"
-    _write_npz(directory / name, arrays)
+    name = rundir.checkpoint_weights(epoch)
+    rundir.write_npz(directory / name, **arrays)
     rundir.write_json(
-        directory / STATE,
+        directory / rundir.CHECKPOINT_STATE,
         {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": rundir.CHECKPOINT_SCHEMA_VERSION,
             "epoch": epoch,
             "weights": name,
             "variables": [
@@ -74,40 +68,33 @@ def save(run_dir: Path, epoch: int, variables: list[Any], state: dict[str, Any])
             **state,
         },
     )
-    for old in [*directory.glob("epoch-*.npz"), *directory.glob(".epoch-*.tmp")]:
+    # Temporary files a killed write left are named ``.<name>.*.tmp`` (rundir's atomic writes).
+    stale = [
+        *directory.glob(rundir.CHECKPOINT_WEIGHTS_GLOB),
+        *directory.glob(f".{rundir.CHECKPOINT_WEIGHTS_GLOB}.*.tmp"),
+    ]
+    for old in stale:
         if old.name != name:  # older checkpoints, and temporary files a killed process left
             old.unlink(missing_ok=True)
     return directory / name
 
 
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_state(run_dir: Path) -> dict[str, Any] | None:
     """The last checkpoint's state, or None when the run wrote none (stopped in its first epoch)."""
-    path = Path(run_dir) / CHECKPOINTS / STATE
+    path = Path(run_dir) / rundir.CHECKPOINTS / rundir.CHECKPOINT_STATE
     if not path.exists():
         return None
     state = rundir.read_json(path)
-    if state.get("schema_version") != SCHEMA_VERSION or not isinstance(state.get("epoch"), int):
+    if state.get("schema_version") != rundir.CHECKPOINT_SCHEMA_VERSION or not isinstance(
+        state.get("epoch"), int
+    ):
         raise RunDirError(f"{path}: not a checkpoint state this latentprobe reads")
     return state
 
 
 def restore(run_dir: Path, state: dict[str, Any], variables: list[Any]) -> None:
     """Assign the checkpoint's values to ``variables`` (built from the same config, same order)."""
-    path = Path(run_dir) / CHECKPOINTS / state["weights"]
+    path = Path(run_dir) / rundir.CHECKPOINTS / state["weights"]
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = [npz[f"v{i:05d}"] for i in range(len(npz.files))]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from latentprobe import __version__
+from latentprobe import __version__, rundir
 from latentprobe.errors import UserError
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def _run_training(
         return train_mod.run(cfg, progress=progress)
     except ConfigError as exc:
         # Raised once the data is read (data.labels larger than the train split ...): name the file.
-        source = config if config is not None else resume / "config.yaml"
+        source = config if config is not None else resume / rundir.CONFIG
         raise _fail(config_mod.locate(exc, source, overrides)) from None
     except UserError as exc:
         raise _fail(exc) from None
@@ -220,23 +220,24 @@ def eval_(
     """Read a saved run's latent space several ways (no retraining); write eval.json, plots, TensorBoard."""
     _load_tensorflow()
     try:
-        from latentprobe import evaluate
+        from latentprobe import evaluation
 
-        options = evaluate.EvalOptions(
-            budgets=evaluate.parse_budgets(budgets),
-            probes=evaluate.parse_probes(probes),
+        options = evaluation.EvalOptions(
+            budgets=evaluation.parse_budgets(budgets),
+            probes=evaluation.parse_probes(probes),
             k=k,
             seed=seed,
             controls=controls,
             tsne=tsne,
         )
-        report = evaluate.evaluate(run_dir, options)
+        report = evaluation.evaluate(run_dir, options)
     except UserError as exc:
         raise _fail(exc) from None
     for name, value in report["metrics"]["test"].items():
         typer.echo(f"test/{name}  {value:.6f}")
-    typer.echo(evaluate.render_report(report), nl=False)
-    typer.echo(f"wrote {Path(report['run_dir']) / 'eval.json'} in {report['timing']['total_seconds']:.1f}s")
+    typer.echo(evaluation.render_report(report), nl=False)
+    written = Path(report["run_dir"]) / rundir.EVAL
+    typer.echo(f"wrote {written} in {report['timing']['total_seconds']:.1f}s")
 
 
 @app.command()
@@ -249,22 +250,22 @@ def compare(
     ] = None,
 ) -> None:
     """Set runs side by side; runs differing only by seed get mean ± 95% CI and paired tests."""
-    from latentprobe import compare as compare_mod
+    from latentprobe import comparison
 
-    if format_ not in compare_mod.FORMATS:
-        choices = ", ".join(compare_mod.FORMATS)
+    if format_ not in comparison.FORMATS:
+        choices = ", ".join(comparison.FORMATS)
         raise _fail(UserError(f"--format: unknown format {format_!r} (expected one of: {choices})"))
-    records, problems = compare_mod.load_runs(runs)
+    records, problems = comparison.load_runs(runs)
     for p in problems:
         reason = p.reason if p.reason.startswith(str(p.path)) else f"{p.path}: {p.reason}"
         typer.echo(f"warning: {reason}", err=True)
     if not records:
         raise _fail(UserError("no complete run to compare"))
-    table = compare_mod.build_table(records, problems)
-    typer.echo(compare_mod.render(table, format_))
+    table = comparison.build_table(records, problems)
+    typer.echo(comparison.render(table, format_))
     if plot is not None:
         try:
-            written = compare_mod.write_capacity_plot(table, plot)
+            written = comparison.write_capacity_plot(table, plot)
         except UserError as exc:
             raise _fail(exc) from None
         typer.echo(f"wrote {written}", err=True)

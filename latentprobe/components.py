@@ -101,18 +101,28 @@ def restore_model(
 ) -> tuple[Autoencoder, keras.Model]:
     """A saved run's autoencoder, rebuilt through the registry with its saved weights, and its probe head.
 
+    The model is rebuilt under the dtype policy the run trained under (summary.json's
+    ``environment.precision``), so eval of a mixed-precision run reproduces its summary; no global RNG
+    is touched (the weights drawn at build time are overwritten by the saved ones anyway).
+
     Raises:
         RunDirError: a saved model cannot be loaded, or does not fit the architecture the config describes.
     """
     run_dir = Path(run_dir)
-    model = build_model(cfg, input_shape, num_classes, seed=cfg.seed)
-    for part, name in ((model.encoder, rundir.ENCODER), (model.decoder, rundir.DECODER)):
-        saved = load_saved(run_dir / name)
-        try:
-            part.set_weights(saved.get_weights())
-        except ValueError as exc:
-            raise RunDirError(f"{run_dir / name}: does not fit the run's config.yaml ({exc})") from None
-    return model, load_saved(run_dir / rundir.PROBE)
+    summary = rundir.read_json(run_dir / rundir.SUMMARY)
+    policy = (summary.get("environment") or {}).get("precision") or "float32"
+    with dtype_policy(policy):
+        model = build_model(cfg, input_shape, num_classes, seed=cfg.seed)
+        for network, name in ((model.encoder, rundir.ENCODER), (model.decoder, rundir.DECODER)):
+            try:
+                network.load_weights(run_dir / name)
+            except Exception as exc:  # a truncated or foreign file: say which, not a Keras traceback
+                raise RunDirError(
+                    f"{run_dir / name}: cannot load the saved model ({_one_line(exc)})"
+                ) from None
+    with isolated_python_random(cfg.seed):  # deserialising builds layers, whose initialisers draw seeds
+        head = load_saved(run_dir / rundir.PROBE)
+    return model, head
 
 
 def load_saved(path: Path) -> keras.Model:
@@ -120,4 +130,20 @@ def load_saved(path: Path) -> keras.Model:
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:
-        raise RunDirError(f"{path}: cannot load the saved model ({type(exc).__name__}: {exc})") from None
+        raise RunDirError(f"{path}: cannot load the saved model ({_one_line(exc)})") from None
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Keras's global dtype policy ``name`` inside the block; the previous one after."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _one_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"

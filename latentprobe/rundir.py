@@ -1,6 +1,18 @@
-"""The run directory: file names, atomic JSON writes, creating run dirs and reading runs back.
+"""The run directory: its layout (every file and folder name, statuses, schema versions), atomic writes,
+creating run dirs and reading runs back.
 
-Imports no TensorFlow, so reading runs (``compare``) stays fast.
+Layout of a run directory (``train`` writes all but ``eval/``, ``plots/`` and ``tb/eval/``)::
+
+    config.yaml             the resolved config, written first
+    labeled_subset.npz      which train examples the online probe saw
+    checkpoints/            epoch-0003.npz (weights, optimizer slots) and state.json (the rest)
+    tb/                     TensorBoard: HParams at the root; train/ val/ test/ per split; eval/ from eval
+    encoder.keras decoder.keras probe.keras
+    summary.json            written last; its ``status`` says how the run ended
+    eval.json eval/budgets.npz plots/   written by ``eval`` (tb/eval/ holds its images and the projector)
+
+A sweep's parent directory holds ``sweep.json``. Imports no TensorFlow, so reading runs (``compare``)
+stays fast.
 """
 
 from __future__ import annotations
@@ -8,32 +20,78 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import numpy as np
 
 from latentprobe.errors import RunDirError
 
+# ---- file and folder names ----
+
+CONFIG = "config.yaml"
 SUMMARY = "summary.json"
 EVAL = "eval.json"
-CONFIG = "config.yaml"
 SWEEP = "sweep.json"
 ENCODER = "encoder.keras"
 DECODER = "decoder.keras"
 PROBE = "probe.keras"
+LABELED_SUBSET = "labeled_subset.npz"
+
+#: TensorBoard's log directory, and its subdirectories: one per split (the same tags in each, so
+#: TensorBoard draws train and val on one chart), and eval's images and projector.
+TB = "tb"
+TB_TRAIN = "train"
+TB_VAL = "val"
+TB_TEST = "test"
+TB_EVAL = "eval"
+
+CHECKPOINTS = "checkpoints"
+CHECKPOINT_STATE = "state.json"
+#: Checkpoint weight files, ``epoch-0003.npz``; the glob finds them (older ones are deleted).
+CHECKPOINT_WEIGHTS_GLOB = "epoch-*.npz"
+
+EVAL_DIR = "eval"
+BUDGETS = "budgets.npz"
+PLOTS = "plots"
+
+#: The embedding projector's files in ``tb/eval``; the config's name is TensorBoard's own
+#: (``tensorboard.plugins.projector.metadata.PROJECTOR_FILENAME``, checked by a test).
+PROJECTOR_TENSORS = "latents.tsv"
+PROJECTOR_METADATA = "metadata.tsv"
+PROJECTOR_SPRITE = "sprite.png"
+PROJECTOR_CONFIG = "projector_config.pbtxt"
 
 # In the order check_complete reports them: the config is written first, the models last.
 REQUIRED_FILES = (CONFIG, SUMMARY, ENCODER, DECODER, PROBE)
-SCHEMA_VERSION = 1
-SUPPORTED_SCHEMA_VERSIONS = (1,)
+
+# ---- statuses (summary.json's ``status``) ----
+
 STATUS_COMPLETED = "completed"
+STATUS_FAILED = "failed"
+STATUS_INTERRUPTED = "interrupted"
+
+# ---- schema versions ----
+
+SUMMARY_SCHEMA_VERSION = 1
+#: summary.json versions this latentprobe reads.
+SUPPORTED_SUMMARY_SCHEMA_VERSIONS = (1,)
+EVAL_SCHEMA_VERSION = 2
+CHECKPOINT_SCHEMA_VERSION = 1
+SWEEP_SCHEMA_VERSION = 1
+
+
+def checkpoint_weights(epoch: int) -> str:
+    """The name of epoch ``epoch``'s checkpoint weights, ``epoch-0003.npz``."""
+    return f"epoch-{epoch:04d}.npz"
 
 
 def _to_json_value(obj: Any) -> Any:
     """``json.dumps`` default hook: numpy scalars/arrays to Python, paths to strings."""
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
-    # Duck-typed so numpy need not be imported: ndarray.tolist() gives nested lists,
-    # numpy scalar .tolist() gives the Python scalar.
+    # ndarray.tolist() gives nested lists, a numpy scalar's .tolist() the Python scalar.
     tolist = getattr(obj, "tolist", None)
     if callable(tolist):
         return tolist()
@@ -53,16 +111,30 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` atomically (a temporary file, fsynced, then renamed over ``path``)."""
+    _write_atomically(path, "w", lambda f: f.write(text))
+
+
+def write_npz(path: str | os.PathLike[str], /, **arrays: Any) -> None:
+    """Write ``arrays`` as an uncompressed ``.npz`` to ``path`` atomically, as :func:`write_text` does."""
+    _write_atomically(path, "wb", lambda f: np.savez(f, **arrays))
+
+
+def _write_atomically(path: str | os.PathLike[str], mode: str, write: Callable[[IO[Any]], Any]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, fsync it, then ``os.replace`` it over ``path``.
+
+    A reader sees the old file or the new one, never half of one; on any error the temporary file is
+    removed and ``path`` is left as it was.
+    """
     path = Path(path)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    file_mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         # mkstemp creates the file 0600; give it the mode a plain open() would.
-        os.chmod(tmp_name, mode)
+        os.chmod(tmp_name, file_mode)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -157,8 +229,8 @@ def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     version = summary.get("schema_version")
     if version is None:
         raise RunDirError(f"{path}: no schema_version")
-    if isinstance(version, bool) or version not in SUPPORTED_SCHEMA_VERSIONS:
-        supported = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+    if isinstance(version, bool) or version not in SUPPORTED_SUMMARY_SCHEMA_VERSIONS:
+        supported = ", ".join(str(v) for v in SUPPORTED_SUMMARY_SCHEMA_VERSIONS)
         raise RunDirError(
             f"{path}: unsupported schema_version {version!r} (this latentprobe reads {supported})"
         )
@@ -206,7 +278,7 @@ def read_sweep(sweep_dir: str | os.PathLike[str]) -> list[Path]:
     path = sweep_dir / SWEEP
     sweep = read_json(path)
     version = sweep.get("schema_version")
-    if isinstance(version, bool) or version not in SUPPORTED_SCHEMA_VERSIONS:
+    if isinstance(version, bool) or version != SWEEP_SCHEMA_VERSION:
         raise RunDirError(f"{path}: missing or unsupported schema_version {version!r}")
     runs = sweep.get("runs")
     if not isinstance(runs, list) or not all(isinstance(r, str) and r for r in runs):

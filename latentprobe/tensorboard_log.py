@@ -1,10 +1,13 @@
-"""TensorBoard writing for a run: per-epoch scalars by split, images, histograms and HParams.
+"""TensorBoard writing: a run's per-epoch scalars by split, images, histograms and HParams, and eval's
+figures as images.
 
-Layout under ``RUN_DIR/tb``: ``train/`` and ``val/`` hold the per-epoch scalars under the same tags
-(``reconstruction_loss``, ``probe_loss``, ``probe_accuracy``, variant terms), so TensorBoard draws train
-and val on one chart, all against the epoch: the autoencoder's and the probe's curves share that axis.
-``test/`` holds the reconstruction grid, the latent histogram and the final test scalars; the ``tb``
-root holds the HParams entry, so the HParams tab compares every run found under a log directory.
+Layout under ``RUN_DIR/tb`` (names in :mod:`latentprobe.rundir`): ``train/`` and ``val/`` hold the
+per-epoch scalars under the same tags (``reconstruction_loss``, ``probe_loss``, ``probe_accuracy``,
+variant terms), so TensorBoard draws train and val on one chart, all against the epoch: the
+autoencoder's and the probe's curves share that axis. ``test/`` holds the reconstruction grid, the latent
+histogram and the final test scalars; the ``tb`` root holds the HParams entry, so the HParams tab
+compares every run found under a log directory. ``eval/`` holds eval's figures
+(:func:`write_image_files`) beside its embedding projector.
 """
 
 from __future__ import annotations
@@ -16,17 +19,19 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
+from latentprobe import rundir
+
 #: Metrics the HParams tab shows for each run, as (split, tag).
 HPARAM_METRICS = (
-    ("test", "probe_accuracy"),
-    ("test", "reconstruction_loss"),
-    ("val", "probe_accuracy"),
-    ("val", "reconstruction_loss"),
+    (rundir.TB_TEST, "probe_accuracy"),
+    (rundir.TB_TEST, "reconstruction_loss"),
+    (rundir.TB_VAL, "probe_accuracy"),
+    (rundir.TB_VAL, "reconstruction_loss"),
 )
 
 
 class TensorBoardLog:
-    """Summary writers for one run directory."""
+    """Summary writers for one run's TensorBoard directory (``RUN_DIR/tb``), one per split."""
 
     def __init__(self, tb_dir: Path):
         self.dir = Path(tb_dir)
@@ -58,21 +63,35 @@ class TensorBoardLog:
 
     def write_reconstructions(self, step: int, x: np.ndarray, reconstruction: np.ndarray) -> None:
         """One image: the inputs on the top row, their reconstructions below."""
-        with self.writer("test").as_default():
+        with self.writer(rundir.TB_TEST).as_default():
             tf.summary.image("reconstructions", image_grid(x, reconstruction)[None], step=step)
 
     def write_latent_histogram(self, step: int, z: np.ndarray) -> None:
-        with self.writer("test").as_default():
+        with self.writer(rundir.TB_TEST).as_default():
             tf.summary.histogram("latent", z, step=step)
-
-    def flush(self) -> None:
-        for w in self._writers.values():
-            w.flush()
 
     def close(self) -> None:
         for w in self._writers.values():
             w.close()
         self._writers.clear()
+
+
+def write_image_files(log_dir: Path, paths: list[Path]) -> None:
+    """Log each PNG under ``paths`` as an image summary named after its file, at step 0, in ``log_dir``.
+
+    Event files already in ``log_dir`` are deleted first: a re-eval replaces the images rather than
+    stacking a second set at the same step.
+    """
+    for old in Path(log_dir).glob("events.out.tfevents.*"):
+        old.unlink()
+    writer = tf.summary.create_file_writer(str(log_dir))
+    try:
+        with writer.as_default():
+            for path in paths:
+                image = tf.image.decode_png(tf.io.read_file(str(path)), channels=4)
+                tf.summary.image(Path(path).stem, image[None], step=0)
+    finally:
+        writer.close()
 
 
 def image_grid(x: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:

@@ -23,15 +23,13 @@ import tensorflow as tf
 from latentprobe import checkpoint, rundir
 from latentprobe import config as config_mod
 from latentprobe import data as data_mod
-from latentprobe.components import Components, build_components
+from latentprobe.components import Components, build_components, dtype_policy
 from latentprobe.config import RunConfig
 from latentprobe.errors import NonFiniteLoss, RunDirError, UserError
 from latentprobe.metrics import chance_accuracy, encode, measure
 from latentprobe.strategies import EpochRecord
 from latentprobe.tensorboard_log import TensorBoardLog, flatten_hparams
 
-SCHEMA_VERSION = 1
-LABELED_SUBSET = "labeled_subset.npz"
 #: Test images shown in TensorBoard's reconstruction grid.
 GRID_IMAGES = 8
 
@@ -69,7 +67,7 @@ def write_sweep(parent: Path, cfg: RunConfig, run_dirs: list[Path]) -> Path:
     rundir.write_json(
         path,
         {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": rundir.SWEEP_SCHEMA_VERSION,
             "name": cfg.name,
             "latent": list(cfg.latents),
             "seed": list(cfg.seeds),
@@ -128,8 +126,8 @@ def run_one(
     seed_everything(cfg.seed)
     if splits is None:
         splits = data_mod.load(cfg.data, cfg.seed)
-    if not (resume and (run_dir / LABELED_SUBSET).exists()):
-        write_labeled_subset(run_dir / LABELED_SUBSET, splits)
+    if not (resume and (run_dir / rundir.LABELED_SUBSET).exists()):
+        write_labeled_subset(run_dir / rundir.LABELED_SUBSET, splits)
 
     device = resolve_device(cfg.train.device)
     try:
@@ -151,7 +149,7 @@ def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) ->
         state = None
     done = state["epoch"] if state else 0
     total = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
-    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    status = rundir.STATUS_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else rundir.STATUS_FAILED
     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, NonFiniteLoss):
         exc.epoch = done + 1
@@ -159,7 +157,7 @@ def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) ->
     rundir.write_json(
         run_dir / rundir.SUMMARY,
         {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": rundir.SUMMARY_SCHEMA_VERSION,
             "status": status,
             "reason": reason,
             "epoch": min(done + 1, total),  # the epoch that was running (or the last, when saving failed)
@@ -197,14 +195,14 @@ def _train(
     parts = build_components(cfg, splits)
     variables = checkpoint.collect_variables(parts.model, parts.head, [parts.probe.optimizer])
     ledger = _restore_or_start(run_dir, parts, variables, resume)
-    tb = TensorBoardLog(run_dir / "tb")
+    tb = TensorBoardLog(run_dir / rundir.TB)
     try:
         if not ledger.restored:  # a run resumed from a checkpoint logged these already
             _log_start(cfg, parts, splits, tb, ledger)
         _train_epochs(cfg, run_dir, parts, splits, tb, variables, ledger, progress, started)
         _save_models(run_dir, parts)
         test, val = _measure_final(parts, splits)
-        tb.write_scalars("test", ledger.history["epoch"][-1], test)
+        tb.write_scalars(rundir.TB_TEST, ledger.history["epoch"][-1], test)
     finally:
         tb.close()  # flush what was logged, even when training failed
     return _completed_summary(cfg, run_dir, parts, splits, device, ledger, test, val, started)
@@ -235,7 +233,7 @@ def _log_start(
     """HParams, and step 0: the untrained autoencoder and probe, so every curve starts from chance."""
     tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
     ledger.initial = measure(parts.model, parts.head, splits.val.x, splits.val.y)
-    tb.write_scalars("val", 0, ledger.initial)
+    tb.write_scalars(rundir.TB_VAL, 0, ledger.initial)
 
 
 def _train_epochs(
@@ -277,8 +275,8 @@ def _train_epochs(
 def _log_epoch(
     tb: TensorBoardLog, record: EpochRecord, train: dict, val: dict, model: Any, splits: data_mod.Splits
 ) -> None:
-    tb.write_scalars("train", record.epoch, train)
-    tb.write_scalars("val", record.epoch, val)
+    tb.write_scalars(rundir.TB_TRAIN, record.epoch, train)
+    tb.write_scalars(rundir.TB_VAL, record.epoch, val)
     if record.trained_autoencoder:
         if splits.is_image:
             grid = splits.test.x[:GRID_IMAGES]
@@ -331,8 +329,8 @@ def _completed_summary(
 ) -> dict[str, Any]:
     seconds = ledger.train_seconds
     return {
-        "schema_version": SCHEMA_VERSION,
-        "status": "completed",
+        "schema_version": rundir.SUMMARY_SCHEMA_VERSION,
+        "status": rundir.STATUS_COMPLETED,
         "run_dir": str(run_dir.resolve()),
         "config": config_mod.to_dict(cfg),
         "metrics": {"test": test, "val": val},
@@ -408,12 +406,8 @@ def precision_policy(precision: str, device: str) -> Iterator[str]:
         name = "float32"
     else:
         name = "mixed_float16" if device == "gpu" else "mixed_bfloat16"
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(name)
-    try:
+    with dtype_policy(name):
         yield name
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 def describe_environment(device: str) -> dict[str, Any]:
@@ -437,11 +431,11 @@ def describe_data(splits: data_mod.Splits) -> dict[str, Any]:
         "num_classes": splits.num_classes,
         "sizes": {"train": len(splits.train.y), "val": len(splits.val.y), "test": len(splits.test.y)},
         "labeled": len(splits.labeled_idx),
-        "labeled_subset_file": LABELED_SUBSET,
+        "labeled_subset_file": rundir.LABELED_SUBSET,
     }
 
 
 def write_labeled_subset(path: Path, splits: data_mod.Splits) -> None:
     """Save which training examples the probe saw: indices into the dataset's own train split."""
     original = splits.train_index[splits.labeled_idx]
-    np.savez(path, train_index=original, label=splits.train.y[splits.labeled_idx])
+    rundir.write_npz(path, train_index=original, label=splits.train.y[splits.labeled_idx])

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import random
+import shutil
 import time
 import urllib.error
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from google.protobuf import text_format
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
-from latentprobe import config, evaluate, train
+from latentprobe import config, evaluation, rundir, train
 from latentprobe import data as data_mod
-from latentprobe.errors import UserError
+from latentprobe.errors import RunDirError, UserError
+from latentprobe.evaluation import controls
 from tests.conftest import tiny_config, write_config
 from tests.test_tensorboard import accumulator, get_json, tensorboard_server
 
@@ -50,15 +54,24 @@ def evaluated(tmp_path_factory):
     cfg = config.load(write_config(tmp, raw))
     run_dir = Path(train.run(cfg)[0]["run_dir"])
     summary_bytes = (run_dir / "summary.json").read_bytes()
-    report = evaluate.evaluate(run_dir)
-    return {"run_dir": run_dir, "report": report, "cfg": cfg, "summary_bytes": summary_bytes}
+    rng_before = global_rng_state()
+    report = evaluation.evaluate(run_dir)
+    rng_after = global_rng_state()
+    return {
+        "run_dir": run_dir,
+        "report": report,
+        "cfg": cfg,
+        "summary_bytes": summary_bytes,
+        "rng_before": rng_before,
+        "rng_after": rng_after,
+    }
 
 
 def test_eval_json_has_every_key_and_reproduces_the_summary(evaluated):
     run_dir = evaluated["run_dir"]
     on_disk = json.loads((run_dir / "eval.json").read_text())
     assert set(on_disk) == REPORT_KEYS
-    assert on_disk["schema_version"] == evaluate.SCHEMA_VERSION
+    assert on_disk["schema_version"] == rundir.EVAL_SCHEMA_VERSION
     assert max(on_disk["summary_difference"].values()) < 1e-6
     assert (run_dir / "summary.json").read_bytes() == evaluated["summary_bytes"]  # never edited
 
@@ -67,7 +80,7 @@ def test_every_probe_budget_and_control_is_reported(evaluated):
     report = evaluated["report"]
     cells = {(r["features"], r["probe"], r["budget"]) for r in report["probes"]}
     assert cells == {
-        (f, p, b) for f in evaluate.FEATURES for p in ("linear", "mlp", "knn") for b in ("10", "100", "all")
+        (f, p, b) for f in evaluation.FEATURES for p in ("linear", "mlp", "knn") for b in ("10", "100", "all")
     }
     labels = report["budgets"]["labels"]
     assert labels["10"] == 100 and labels["100"] == 1000 and labels["all"] == 1293
@@ -80,7 +93,7 @@ def test_every_probe_budget_and_control_is_reported(evaluated):
         if r["features"] == "pca" and r["probe"] == "linear" and r["budget"] == "all"
     )
     assert pca_linear["accuracy"] > 0.4
-    assert set(report["clustering"]) == set(evaluate.FEATURES)
+    assert set(report["clustering"]) == set(evaluation.FEATURES)
     headline = report["metrics"]["eval"]
     assert headline["linear@all"] == report["online_offline"]["offline_linear_accuracy"]  # labels: all
     assert "random_encoder/knn@10" in headline and "pca/nmi" in headline
@@ -138,10 +151,10 @@ def test_projector_files_are_consistent(evaluated):
 
 def test_bad_eval_options_are_one_line_errors():
     with pytest.raises(UserError, match="--budgets: 'ten'"):
-        evaluate.parse_budgets("10,ten")
+        evaluation.parse_budgets("10,ten")
     with pytest.raises(UserError, match="--probes: unknown probe 'svm'"):
-        evaluate.parse_probes("linear,svm")
-    assert evaluate.parse_budgets("5, all") == (5, "all")
+        evaluation.parse_probes("linear,svm")
+    assert evaluation.parse_budgets("5, all") == (5, "all")
 
 
 @pytest.mark.slow
@@ -159,3 +172,48 @@ def test_tensorboard_serves_the_projector(evaluated, tmp_path):
         info = get_json(port, "/data/plugin/projector/info", run="eval")
         (embedding,) = info["embeddings"]
         assert embedding["tensorShape"] == [360, 2] and embedding["sprite"]["singleImageDim"] == [8, 8]
+
+
+def global_rng_state() -> dict:
+    """Python's, NumPy's, TensorFlow's and Keras's global random state, comparable with ==."""
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+    from tensorflow.python.eager import context
+
+    generator = global_state.get_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR)
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (kind, keys.tolist(), pos, has_gauss, cached),
+        "keras_seed": global_state.get_global_attribute(rng_utils.GLOBAL_RANDOM_SEED),
+        "keras_generator": None if generator is None else (id(generator), generator.state.numpy().tolist()),
+        "tensorflow_seed": context.global_seed(),
+    }
+
+
+def test_eval_leaves_the_global_random_state_alone(evaluated):
+    assert evaluated["rng_after"] == evaluated["rng_before"]
+
+
+def test_the_random_encoder_control_depends_on_the_eval_seed_only(evaluated):
+    cfg = evaluated["cfg"]
+    splits = data_mod.load(cfg.data, cfg.seed)
+    first = controls.random_encoder_features(cfg, splits, seed=3)
+    random.seed(99)  # whatever the global state, the same eval seed gives the same weights
+    np.random.seed(99)
+    keras.utils.set_random_seed(99)
+    again = controls.random_encoder_features(cfg, splits, seed=3)
+    other = controls.random_encoder_features(cfg, splits, seed=4)
+    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+    assert not np.allclose(first[1], other[1])
+    assert first[0].shape == (len(splits.train.y), 2)
+
+
+@pytest.mark.parametrize("name", ["encoder.keras", "probe.keras"])
+def test_a_damaged_saved_model_is_named(evaluated, tmp_path, name):
+    run_dir = tmp_path / "run"
+    shutil.copytree(evaluated["run_dir"], run_dir)
+    (run_dir / name).write_bytes((run_dir / name).read_bytes()[:200])  # truncated, as by a full disk
+    with pytest.raises(RunDirError, match=f"{run_dir / name}: cannot load the saved model"):
+        evaluation.evaluate(run_dir)

@@ -116,7 +116,7 @@ def test_classification_loss_and_accuracy():
 def test_decoder_mirrors_encoder_widths():
     model = build("ae", latent=5)
     cfg = config.from_dict({"model": {"hidden": [32, 16], "latent": 5}})
-    model = models.build(cfg.model, 5, (8, 8, 1), 10)
+    model = models.build(cfg.model, 5, (8, 8, 1), 10, seed=0)
     enc = [layer.units for layer in model.encoder.layers if hasattr(layer, "units")]
     dec = [layer.units for layer in model.decoder.layers if hasattr(layer, "units")]
     assert enc == [32, 16, 5]

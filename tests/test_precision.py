@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from latentprobe import components, config, evaluate, models, strategies, train
+from latentprobe import components, config, evaluation, models, strategies, train
 from latentprobe.errors import ConfigError
 from tests.conftest import tiny_config, write_config
 
@@ -66,7 +66,7 @@ def test_mixed_run_on_cpu_trains_in_bfloat16_records_it_and_evals_the_same(tmp_p
     encoder = keras.models.load_model(f"{run_dir}/encoder.keras", compile=False)
     assert encoder.get_layer("dense_0").dtype_policy.name == "mixed_bfloat16"
     assert encoder.get_layer("z").compute_dtype == "float32"
-    report = evaluate.evaluate(run_dir)
+    report = evaluation.evaluate(run_dir)
     assert max(report["summary_difference"].values()) < 1e-5
     assert (
         json.loads((tmp_path / "runs" / "tiny" / "ae-z4-s0" / "summary.json").read_text())["environment"][

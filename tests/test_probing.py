@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentprobe import budgets, probing
-from latentprobe.probing import ProbeSettings
+from latentprobe.evaluation import budgets, probing
+from latentprobe.evaluation.probing import ProbeSettings
 
 
 def blobs(n_per_class: int, k: int = 4, d: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Tests for latentprobe.rundir: atomic JSON writes, run-dir creation, reading runs back."""
+"""Tests for latentprobe.rundir: its names, atomic JSON and npz writes, run dirs, reading runs back."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from latentprobe.rundir import (
     read_json,
     read_summary,
     write_json,
+    write_npz,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def make_run(
@@ -112,6 +115,83 @@ def test_write_json_failure_during_replace_removes_temp(
     monkeypatch.undo()
     assert read_json(target) == {"keep": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.json"]
+
+
+def test_write_npz_round_trips_and_replaces_atomically(tmp_path: Path) -> None:
+    target = tmp_path / "budgets.npz"
+    write_npz(target, sha256=np.array("ab"), budget_10=np.arange(5))
+    write_npz(target, path=np.array([1.5]))  # ``path`` is an array name like any other
+    with np.load(target) as npz:
+        assert npz.files == ["path"] and npz["path"].tolist() == [1.5]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["budgets.npz"]
+    if sys.platform != "win32":
+        assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_write_npz_failure_keeps_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "budgets.npz"
+    write_npz(target, keep=np.arange(3))
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk on fire"):
+        write_npz(target, new=np.arange(4))
+    monkeypatch.undo()
+    with np.load(target) as npz:
+        assert npz.files == ["keep"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["budgets.npz"]
+
+
+def test_every_npz_is_written_through_rundir() -> None:
+    # np.savez straight to a path leaves half a file when the process is killed mid-write.
+    # train.py is switched to rundir.write_npz (labeled_subset.npz) when it is rewritten.
+    pending: set[str] = set()
+    offenders = [
+        f"{path.relative_to(REPO)}:{i}"
+        for path in (REPO / "latentprobe").rglob("*.py")
+        if path.name not in {"rundir.py", *pending}
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if "np.savez" in line or "np.save(" in line
+    ]
+    assert offenders == []
+
+
+def test_run_dir_names_match_tensorboards_own() -> None:
+    from tensorboard.plugins.projector import metadata
+
+    assert rundir.PROJECTOR_CONFIG == metadata.PROJECTOR_FILENAME
+    assert rundir.checkpoint_weights(3) == "epoch-0003.npz"
+    assert Path(rundir.checkpoint_weights(12)).match(rundir.CHECKPOINT_WEIGHTS_GLOB)
+
+
+def test_run_dir_names_are_defined_only_in_rundir() -> None:
+    # Each name of the layout is spelled once, in rundir.py; other modules use the constants.
+    names = [
+        rundir.SUMMARY,
+        rundir.EVAL,
+        rundir.SWEEP,
+        rundir.CONFIG,
+        rundir.BUDGETS,
+        rundir.CHECKPOINT_STATE,
+    ]
+    names += [rundir.ENCODER, rundir.DECODER, rundir.PROBE, rundir.PROJECTOR_TENSORS, rundir.PROJECTOR_SPRITE]
+    names += [rundir.TB, rundir.CHECKPOINTS, rundir.LABELED_SUBSET, rundir.PROJECTOR_METADATA]
+    # Switched to these names at merge: train.py and probes.py (rewritten), cli.py's train command.
+    pending: set[str] = set()
+    offenders = [
+        f"{path.relative_to(REPO)}:{i}: {name}"
+        for path in (REPO / "latentprobe").rglob("*.py")
+        if path.name not in {"rundir.py", *pending}
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if not line.lstrip().startswith("#")
+        for name in names
+        if f'"{name}"' in line or f"'{name}'" in line
+    ]
+    assert offenders == []
 
 
 def test_read_json_missing_names_path(tmp_path: Path) -> None:

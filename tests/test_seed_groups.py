@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from latentprobe.compare import build_table, format_number, load_runs, render, write_capacity_plot
+from latentprobe.comparison import build_table, load_runs, render, write_capacity_plot
+from latentprobe.comparison.groups import compare_groups, group_runs
+from latentprobe.comparison.render import format_number
 from latentprobe.errors import UserError
 from latentprobe.rundir import write_json
-from latentprobe.seed_groups import compare_groups, group_runs
 
 from .test_compare import make_summary
 
@@ -114,7 +115,7 @@ def test_pairs_are_matched_by_seed_not_by_order(tmp_path):
     groups = group_runs(configs, metrics)
     (comparison,) = compare_groups(groups)
     assert comparison.seeds == [0, 1]
-    assert comparison.tests["m"].mean_difference == pytest.approx(0.5)  # (1.5-1.0 + 2.5-2.0) / 2
+    assert comparison.tests["m"].difference.mean == pytest.approx(0.5)  # (1.5-1.0 + 2.5-2.0) / 2
 
 
 def test_capacity_plot_for_a_latent_sweep(tmp_path):

@@ -33,7 +33,7 @@ def test_networks_are_the_registered_network_families():
 
 
 def _optimizer_accepted(name: str) -> bool:
-    # The way the trainer builds an optimizer from the config (latentprobe.probes).
+    # The way the trainer builds an optimizer from the config (latentprobe.strategies).
     try:
         optimizer = keras.optimizers.get({"class_name": name, "config": {"learning_rate": 1e-3}})
     except (ValueError, TypeError, KeyError):

@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats
 
-from latentprobe.statistics import mean_ci, paired_test
+from latentprobe.comparison.statistics import mean_ci, paired_test
 
 
 def test_ci_of_identical_seeds_has_zero_width():
@@ -32,7 +32,7 @@ def test_paired_test_on_identical_groups_is_not_significant():
     test = paired_test([0.8, 0.85, 0.9], [0.8, 0.85, 0.9])
     assert test.p_value == 1.0
     assert not test.significant
-    assert test.mean_difference == 0.0 and test.difference.half_width == 0.0
+    assert test.difference.mean == 0.0 and test.difference.half_width == 0.0
 
 
 def test_paired_test_matches_scipy_and_finds_a_consistent_gain():
@@ -40,7 +40,7 @@ def test_paired_test_matches_scipy_and_finds_a_consistent_gain():
     b = [0.85, 0.88, 0.82, 0.86, 0.85]
     test = paired_test(a, b)
     assert test.p_value == pytest.approx(stats.ttest_rel(b, a).pvalue)
-    assert test.significant and test.mean_difference == pytest.approx(0.052)
+    assert test.significant and test.difference.mean == pytest.approx(0.052)
 
 
 def test_paired_test_without_variance_says_so():

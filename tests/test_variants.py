@@ -290,7 +290,7 @@ def test_conv_networks_map_images_to_codes_and_back_to_the_same_shape(shape):
 def test_conv_network_on_flat_data_is_a_config_error():
     cfg = config.from_dict({"model": {"network": "conv", "hidden": [4]}})
     with pytest.raises(ConfigError, match=r"model\.network: 'conv' needs image data"):
-        models.build(cfg.model, 2, (64,), 10)
+        models.build(cfg.model, 2, (64,), 10, seed=0)
 
 
 def test_variant_latent_statistics_for_eval():

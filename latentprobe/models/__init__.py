@@ -23,11 +23,11 @@ MODELS: dict[str, type[Autoencoder]] = {
 
 
 def build(
-    model_cfg: Any, latent: int, input_shape: Sequence[int], num_classes: int, seed: int | None = None
+    model_cfg: Any, latent: int, input_shape: Sequence[int], num_classes: int, seed: int
 ) -> Autoencoder:
     """Build the variant ``model_cfg.kind`` with a latent of size ``latent``.
 
-    ``seed`` seeds the variant's noise and samples (the run's seed); None draws one from Python's global
-    ``random``.
+    ``seed`` seeds the variant's noise and samples (derived from the run's seed by ``components``), so
+    building a model draws nothing for them from a global RNG.
     """
     return MODELS[model_cfg.kind].build_from_config(model_cfg, latent, input_shape, num_classes, seed=seed)

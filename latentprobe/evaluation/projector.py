@@ -2,24 +2,22 @@
 
 Written next to eval's TensorBoard images (``RUN_DIR/tb/eval``), so the projector finds it under the
 run ``eval`` with ``tensorboard --logdir RUN_DIR/tb`` (or any parent of it). The latents are a
-plain TSV (``tensor_path``), which the projector reads without a checkpoint.
+plain TSV (``tensor_path``), which the projector reads without a checkpoint. File names are in
+:mod:`latentprobe.rundir`.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 from google.protobuf import text_format
 from matplotlib.image import imsave
-from tensorboard.plugins.projector import metadata as projector_metadata
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
 from latentprobe import rundir
 
-TENSORS = "latents.tsv"
-METADATA = "metadata.tsv"
-SPRITE = "sprite.png"
 #: The projector accepts sprites up to 8192 px on a side.
 MAX_SPRITE_SIDE = 8192
 
@@ -45,20 +43,22 @@ def write_projector(
     """
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-    np.savetxt(log_dir / TENSORS, z, delimiter="\t", fmt="%.6g")
+    tensors = io.StringIO()
+    np.savetxt(tensors, z, delimiter="\t", fmt="%.6g")
+    rundir.write_text(log_dir / rundir.PROJECTOR_TENSORS, tensors.getvalue())
     # A single column: no header line (the projector's convention).
-    rundir.write_text(log_dir / METADATA, "".join(f"{int(label)}\n" for label in y))
+    rundir.write_text(log_dir / rundir.PROJECTOR_METADATA, "".join(f"{int(label)}\n" for label in y))
     config = ProjectorConfig()
     embedding = config.embeddings.add()
     embedding.tensor_name = name
-    embedding.tensor_path = TENSORS
-    embedding.metadata_path = METADATA
+    embedding.tensor_path = rundir.PROJECTOR_TENSORS
+    embedding.metadata_path = rundir.PROJECTOR_METADATA
     if x is not None and x.ndim == 4 and x.shape[-1] == 1:
         h, w = x.shape[1:3]
         if int(np.ceil(np.sqrt(len(x)))) * max(h, w) <= MAX_SPRITE_SIDE:
-            imsave(log_dir / SPRITE, sprite_image(x), cmap="gray", vmin=0, vmax=255)
-            embedding.sprite.image_path = SPRITE
+            imsave(log_dir / rundir.PROJECTOR_SPRITE, sprite_image(x), cmap="gray", vmin=0, vmax=255)
+            embedding.sprite.image_path = rundir.PROJECTOR_SPRITE
             embedding.sprite.single_image_dim.extend([w, h])
-    path = log_dir / projector_metadata.PROJECTOR_FILENAME
+    path = log_dir / rundir.PROJECTOR_CONFIG
     rundir.write_text(path, text_format.MessageToString(config))
     return path

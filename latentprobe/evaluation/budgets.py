@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latentprobe import rundir
 from latentprobe.errors import RunDirError
 
 #: Default budgets: labeled examples per class, then every train example.
@@ -104,7 +105,7 @@ def load_or_select_budgets(
             subsets[name] = select_budget(y_train, train_index, budget, sha256, eval_seed)
     stored = {**saved, **{n: train_index[i] for n, i in subsets.items() if n != ALL}}
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(
+    rundir.write_npz(
         path,
         sha256=np.array(sha256),
         eval_seed=np.array(eval_seed),

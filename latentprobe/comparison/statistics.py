@@ -59,7 +59,7 @@ class PairedTest:
 
     Attributes:
         n: pairs.
-        mean_difference: mean of ``b - a``, with its confidence interval ``difference``.
+        difference: mean of ``b - a`` with its confidence interval.
         t: the t statistic (None where undefined: one pair, or every difference equal).
         p_value: two-sided; 1.0 when every difference is 0 (no evidence of any difference), None where
             the test is undefined (one pair, or equal non-zero differences: no variance to test against).
@@ -67,7 +67,6 @@ class PairedTest:
     """
 
     n: int
-    mean_difference: float
     difference: Interval
     t: float | None
     p_value: float | None
@@ -87,10 +86,10 @@ def paired_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
     d = b_ - a_
     interval = mean_ci(d)
     if len(d) < 2:
-        return PairedTest(len(d), interval.mean, interval, None, None)
+        return PairedTest(len(d), interval, None, None)
     if np.all(d == 0):
-        return PairedTest(len(d), 0.0, interval, None, 1.0)
+        return PairedTest(len(d), interval, None, 1.0)
     if np.all(d == d[0]):
-        return PairedTest(len(d), interval.mean, interval, None, None)
+        return PairedTest(len(d), interval, None, None)
     result = stats.ttest_rel(b_, a_)
-    return PairedTest(len(d), interval.mean, interval, float(result.statistic), float(result.pvalue))
+    return PairedTest(len(d), interval, float(result.statistic), float(result.pvalue))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from latentprobe.statistics import Interval, PairedTest, mean_ci, paired_test
+from latentprobe.comparison.statistics import Interval, PairedTest, mean_ci, paired_test
 
 #: Config keys that do not make a different experiment.
 IGNORED_KEYS = ("seed", "name", "output")

@@ -1,0 +1,32 @@
+"""``eval``: how good is a saved run's latent space? Reloads the models (no retraining) and reads the
+latent space several ways, writing ``eval.json``, plots and TensorBoard data.
+
+- Re-measures the test split with :func:`latentprobe.metrics.measure` (it reproduces summary.json).
+- Offline probes (linear, MLP, kNN; :mod:`.probing`) at several label budgets, on class-balanced subsets
+  of the train part saved under ``RUN_DIR/eval/budgets.npz`` (:mod:`.budgets`), scored on test.
+- k-means clustering accuracy (Hungarian matching) and NMI; per-class accuracy and the confusion matrix.
+- Controls (:mod:`.controls`): chance, the same probes on a randomly initialised encoder of the same
+  architecture, and on the raw inputs reduced by PCA (fitted on train) to the latent size.
+- The online-offline gap: the probe trained during ``train`` against a linear probe refit here on the
+  same labeled subset.
+- Latent statistics (:mod:`.latent_stats`) plus the model's own ``latent_statistics`` hook.
+- Figures (:mod:`.figures`) as PNG under ``RUN_DIR/plots`` and as TensorBoard images under
+  ``RUN_DIR/tb/eval``, with the embedding projector (:mod:`.projector`) beside them.
+
+The steps are in :mod:`.run`; CLI values are parsed by :mod:`.options`; :mod:`.report` renders a report.
+"""
+
+from latentprobe.evaluation.options import EvalOptions, parse_budgets, parse_probes
+from latentprobe.evaluation.report import FEATURES, headline_metrics, render_report
+from latentprobe.evaluation.run import evaluate, load_run
+
+__all__ = [
+    "FEATURES",
+    "EvalOptions",
+    "evaluate",
+    "headline_metrics",
+    "load_run",
+    "parse_budgets",
+    "parse_probes",
+    "render_report",
+]

@@ -1,0 +1,65 @@
+"""Reading an eval report: the flat headline numbers ``compare`` shows, and the terminal table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from latentprobe.text_table import align_columns
+
+#: Feature sets probed: the run's encoder, then the two controls (:mod:`.controls`).
+FEATURES = ("encoder", "random_encoder", "pca")
+
+
+def headline_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """Flat ``name -> number`` view of a report, as ``compare`` shows it (``eval/<name>``).
+
+    The encoder's probes are ``<probe>@<budget>``; the controls' ``<features>/<probe>@<budget>``.
+    """
+    flat: dict[str, float] = {}
+    for row in report["probes"]:
+        prefix = "" if row["features"] == "encoder" else f"{row['features']}/"
+        flat[f"{prefix}{row['probe']}@{row['budget']}"] = row["accuracy"]
+    for name, scores in report["clustering"].items():
+        prefix = "" if name == "encoder" else f"{name}/"
+        for metric, value in scores.items():
+            flat[f"{prefix}{metric}"] = value
+    gap = report["online_offline"]
+    flat["offline_linear_accuracy"] = gap["offline_linear_accuracy"]
+    flat["online_offline_gap"] = gap["gap"]
+    flat["active_units"] = float(report["latent"]["active_units"])
+    return flat
+
+
+def render_report(report: dict[str, Any]) -> str:
+    """A compact table: accuracy per probe and budget for the encoder and the controls, then the rest."""
+    rows = report["probes"]
+    feature_names = [f for f in FEATURES if any(r["features"] == f for r in rows)]
+    cells: dict[tuple[str, str, str], float] = {
+        (r["probe"], r["budget"], r["features"]): r["accuracy"] for r in rows
+    }
+    keys = list(dict.fromkeys((r["probe"], r["budget"]) for r in rows))
+    header = ["probe@labels/class", *feature_names]
+    lines = [header]
+    for probe, budget in keys:
+        lines.append([f"{probe}@{budget}", *(_fmt(cells.get((probe, budget, f))) for f in feature_names)])
+    for metric in ("kmeans_accuracy", "nmi"):
+        lines.append([metric, *(_fmt(report["clustering"].get(f, {}).get(metric)) for f in feature_names)])
+    text = align_columns([lines])
+    gap = report["online_offline"]
+    latent = report["latent"]
+    text += [
+        f"chance {report['chance_accuracy']:.4f}"
+        f"   test/probe_accuracy (online) {gap['online_probe_accuracy']:.4f}"
+        f"   offline linear on the same {gap['labels']} labels {gap['offline_linear_accuracy']:.4f}"
+        f"   gap {gap['gap']:+.4f}",
+        f"active units {latent['active_units']}/{len(latent['active'])}   "
+        f"test/reconstruction_loss {report['metrics']['test'].get('reconstruction_loss', float('nan')):.4f}",
+    ]
+    if "area_share" in latent:
+        shares = " ".join(f"{k}:{s:.2f}" for k, s in enumerate(latent["area_share"]["share"]))
+        text.append(f"latent area share per class  {shares}")
+    return "\n".join(text) + "\n"
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
