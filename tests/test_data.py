@@ -427,11 +427,6 @@ def test_error_limit_below_class_count():
         data.load(make_cfg(limit=5), seed=0)
 
 
-def test_error_unknown_name():
-    with pytest.raises(DataError, match="data.name='cifar' is unknown"):
-        data.load(make_cfg("cifar"), seed=0)
-
-
 def test_error_messages_are_one_line(tmp_path):
     text = tmp_path / "bad.npz"
     text.write_bytes(b"PK\x03\x04 not really a zip\n\nat all")
