@@ -307,7 +307,7 @@ def test_variant_latent_statistics_for_eval():
         ("ae", lambda s: s == {}),
     ):
         cfg = config_mod.from_dict({"model": {"kind": kind, "latent": 3, "hidden": [8]}})
-        model = models_mod.build(cfg.model, 3, (8, 8, 1), 10)
+        model = models_mod.build(cfg.model, 3, (8, 8, 1), 10, seed=0)
         assert check(model.latent_statistics(x)), kind
     vae = models_mod.build(
         config_mod.from_dict({"model": {"kind": "vae", "latent": 3, "hidden": [8]}}).model, 3, (8, 8, 1), 10
