@@ -310,7 +310,11 @@ def test_variant_latent_statistics_for_eval():
         model = models_mod.build(cfg.model, 3, (8, 8, 1), 10, seed=0)
         assert check(model.latent_statistics(x)), kind
     vae = models_mod.build(
-        config_mod.from_dict({"model": {"kind": "vae", "latent": 3, "hidden": [8]}}).model, 3, (8, 8, 1), 10
+        config_mod.from_dict({"model": {"kind": "vae", "latent": 3, "hidden": [8]}}).model,
+        3,
+        (8, 8, 1),
+        10,
+        seed=0,
     )
     for layer in (vae.encoder.get_layer("z_mean"), vae.encoder.get_layer("z_log_var")):
         layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])  # codes exactly N(0, 1)
