@@ -74,9 +74,12 @@ STATUS_INTERRUPTED = "interrupted"
 
 # ---- schema versions ----
 
-SUMMARY_SCHEMA_VERSION = 1
-#: summary.json versions this latentprobe reads.
-SUPPORTED_SUMMARY_SCHEMA_VERSIONS = (1,)
+#: 2: the sparse kind logs its penalties raw and unweighted (``sparsity_loss``, ``weight_decay_loss``;
+#: version 1 logged them multiplied by their weights, ``weight_decay_loss`` 0 without weight decay), and
+#: ``environment.threads`` records TensorFlow's thread count.
+SUMMARY_SCHEMA_VERSION = 2
+#: summary.json versions this latentprobe reads (a version-1 sparse run's penalties are weighted).
+SUPPORTED_SUMMARY_SCHEMA_VERSIONS = (1, 2)
 EVAL_SCHEMA_VERSION = 2
 CHECKPOINT_SCHEMA_VERSION = 1
 SWEEP_SCHEMA_VERSION = 1

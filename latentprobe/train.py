@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import platform
 import sys
 import time
@@ -419,6 +420,8 @@ def describe_environment(device: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "device": device,
         "precision": keras.mixed_precision.global_policy().name,  # the policy the run trained under
+        # TensorFlow's intra-op threads (0 in TensorFlow means one per core: recorded as the core count).
+        "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
         "argv": sys.argv,
     }
 

@@ -264,7 +264,7 @@ def test_read_summary_missing_dir(tmp_path: Path) -> None:
     ("summary", "message"),
     [
         ({"status": "completed"}, "no schema_version"),
-        ({"schema_version": 2, "status": "completed"}, "unsupported schema_version 2"),
+        ({"schema_version": 3, "status": "completed"}, "unsupported schema_version 3"),
         ({"schema_version": True}, "unsupported schema_version True"),
     ],
 )

@@ -46,7 +46,7 @@ def test_run_dir_holds_every_file(run):
 def test_summary_has_the_stable_schema(run):
     cfg, summary, run_dir = run
     on_disk = rundir.read_json(run_dir / "summary.json")
-    assert on_disk["schema_version"] == 1
+    assert on_disk["schema_version"] == rundir.SUMMARY_SCHEMA_VERSION
     assert on_disk["status"] == "completed"
     test = on_disk["metrics"]["test"]
     assert set(test) >= {"reconstruction_loss", "probe_accuracy", "probe_loss", "chance_accuracy"}
