@@ -97,7 +97,7 @@ def expand_grid(
     lines = lines or {}
 
     def error(key: str, problem: str, line_key: str | None = None) -> ConfigError:
-        return ConfigError(key, problem, source, _line_of(lines, line_key or key))
+        return ConfigError(key, problem, source, line_of(lines, line_key or key))
 
     if not isinstance(raw, dict):
         raise error("", f"expected a mapping of keys at the top level, got {_kind(raw)}")
@@ -498,7 +498,8 @@ def _value_at(raw: dict[str, Any], key: str, defaults: dict[str, Any]) -> Any:
     return _get_path(raw, key) if _has_path(raw, key) else _get_path(defaults, key)
 
 
-def _line_of(lines: dict[str, int], key: str) -> int | None:
+def line_of(lines: dict[str, int], key: str) -> int | None:
+    """The YAML line of ``key``, or of the nearest enclosing key or list that has one."""
     while key:
         if key in lines:
             return lines[key]
