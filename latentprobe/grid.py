@@ -328,7 +328,8 @@ def _axis_tags(axis: _Axis, title: str) -> list[str]:
     """
     words = all(isinstance(v, str) for v in axis.values)
     tags = [_sanitize(v) if words else _tag(title, v) for v in axis.values]
-    if len(set(tags)) < len(tags) or any(not t for t in tags):
+    # Distinct ignoring case too: macOS and Windows file systems would see one directory.
+    if len({t.lower() for t in tags}) < len(tags) or any(not t for t in tags):
         tags = [f"{title}{i}" for i in range(len(axis.values))]  # e.g. mappings: number the values
     return tags
 
@@ -341,7 +342,7 @@ def _tag(title: str, value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"{title}{_number(value)}"
     if isinstance(value, str):
-        return _sanitize(value)
+        return f"{title}{_sanitize(value)}"
     if isinstance(value, list) and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
     ):
@@ -350,8 +351,10 @@ def _tag(title: str, value: Any) -> str:
 
 
 def _number(value: int | float) -> str:
-    # Positional, without exponent or sign characters: 1e-05 -> 0.00001, -1 -> neg1.
-    text = format(decimal.Decimal(repr(value)), "f") if isinstance(value, float) else str(value)
+    # No "-" (it separates the name's segments): 1e-05 -> 0.00001, 1e+30 stays, -1 -> neg1.
+    text = format(value, "g") if isinstance(value, float) else str(value)
+    if "e-" in text:
+        text = format(decimal.Decimal(repr(value)), "f")
     return text.replace("-", "neg")
 
 
