@@ -147,9 +147,9 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 def test_interrupt_then_continue(tmp_path, one_worker):
     """SIGINT the driver while its second run trains: exit 130, the run resumable; re-run continues it,
     leaving the completed run untouched."""
-    raw = small(tmp_path, grid={"train.epochs": [2, 12]})
+    raw = small(tmp_path, grid={"train.epochs": [2, 20]})
     path = write_config(tmp_path, raw)
-    first, second = study_dir(raw) / "ae-z2-s0-ep2", study_dir(raw) / "ae-z2-s0-ep12"
+    first, second = study_dir(raw) / "ae-z2-s0-ep2", study_dir(raw) / "ae-z2-s0-ep20"
     driver = _driver(path, jobs=1)
     try:
         _wait_for(lambda: (second / "checkpoints" / "state.json").exists(), 240, "a checkpoint of run 2")
@@ -162,7 +162,7 @@ def test_interrupt_then_continue(tmp_path, one_worker):
     assert "interrupted:" in stderr
     recorded = {r["name"]: r for r in json.loads((study_dir(raw) / study.STUDY).read_text())["runs"]}
     assert recorded["ae-z2-s0-ep2"]["status"] == "completed"
-    assert recorded["ae-z2-s0-ep12"]["status"] == "interrupted"
+    assert recorded["ae-z2-s0-ep20"]["status"] == "interrupted"
     assert rundir.read_json(second / rundir.SUMMARY)["status"] == "interrupted"
     before = (first / rundir.SUMMARY).stat().st_mtime_ns, (first / rundir.SUMMARY).read_text()
 

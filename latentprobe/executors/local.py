@@ -117,17 +117,13 @@ class LocalExecutor:
     def _interrupt(self) -> Iterator[Event]:
         """Stop every running run so that it stays resumable; yield how each ended."""
         busy = [w for w in self._workers if w.task is not None]
-        # From a terminal, Ctrl-C reached the workers too (one process group); give them a moment to
-        # say so before interrupting the ones that did not get it (a SIGINT sent to the driver alone).
-        deadline = time.monotonic() + 2.0
-        signalled = False
-        while busy:
-            if not signalled and time.monotonic() > deadline:
-                for worker in busy:
-                    worker.interrupt()
-                signalled = True
-            if time.monotonic() > deadline + STOP_GRACE_SECONDS:
-                break
+        # From a terminal, Ctrl-C reached the workers too (one process group); a SIGINT sent to the
+        # driver alone did not. Signalling them again is harmless: a worker's first SIGINT interrupts
+        # its run, later ones are ignored.
+        for worker in busy:
+            worker.interrupt()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while busy and time.monotonic() < deadline:
             ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=0.5)
             for worker in list(busy):
                 if worker.conn in ready:
