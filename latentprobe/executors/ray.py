@@ -92,7 +92,8 @@ class RayExecutor:
                 while pending and len(running) < self.slots:
                     # A GPU task sees the GPU Ray gives it (None: leave CUDA_VISIBLE_DEVICES to Ray);
                     # a CPU task sees none.
-                    task = dataclasses.replace(pending.popleft(), threads=self.threads, gpu=None if gpu else "")
+                    task = pending.popleft()
+                    task = dataclasses.replace(task, threads=self.threads, gpu=None if gpu else "")
                     running[remote.remote(task)] = task
                     yield RunStarted(task.name, "ray")
                 done, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
@@ -120,4 +121,4 @@ class RayExecutor:
                 result = self._ray.get(ref, timeout=30)
             except Exception:  # noqa: BLE001 - cancelled, timed out or lost: resumable all the same
                 result = RunResult(task.name, INTERRUPTED, "interrupted")
-            yield result if result.status != "completed" else result
+            yield result
