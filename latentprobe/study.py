@@ -12,13 +12,15 @@ Imports no TensorFlow: the runs train in the executor's workers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,6 +33,7 @@ from latentprobe.errors import ConfigError, RunDirError, UserError
 from latentprobe.executors import RunResult, RunStarted, Task
 
 STUDY = "study.json"
+LOCK = ".study.lock"
 SCHEMA_VERSION = 1
 PENDING, RUNNING = "pending", "running"
 COMPLETED, FAILED, INTERRUPTED = executors.COMPLETED, executors.FAILED, executors.INTERRUPTED
@@ -96,6 +99,25 @@ def run_study(
         KeyboardInterrupt: after the running runs were interrupted and study.json says so.
     """
     study_dir = Path(study_dir)
+    with _lock(study_dir):
+        return _run_locked(grid, study_dir, executor, progress)
+
+
+@contextlib.contextmanager
+def _lock(study_dir: Path) -> Iterator[None]:
+    """Hold the study's lock file: two drivers must not train the same runs (released when killed)."""
+    study_dir.mkdir(parents=True, exist_ok=True)
+    with open(study_dir / LOCK, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{study_dir}: another latentprobe is running this study") from None
+        yield
+
+
+def _run_locked(
+    grid: grid_mod.Grid, study_dir: Path, executor: executors.Executor, progress: Progress | None
+) -> StudyResult:
     runs = plan(grid, study_dir)
     result = StudyResult(study_dir, runs)
     by_name = {r.name: r for r in runs}
@@ -296,7 +318,7 @@ class LiveDisplay:
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
             with self._lock:
-                if self.counts is not None:
+                if self.counts is not None and (self.counts.running or self.counts.left):
                     elapsed = time.monotonic() - self._started_at
                     eta = self.counts.eta
                     if eta is not None:
@@ -353,8 +375,12 @@ def load_grid(config_path: Path, overrides: Sequence[str] = (), seeds: int | Non
 
 
 def _variant_kinds() -> list[str]:
-    # The registry's names; a TF-free table once the config no longer imports the models.
-    from latentprobe.models import MODELS
+    # The registry's names; a TF-free table once the config no longer imports the models. Until then
+    # this import loads TensorFlow in the driver: without its chatter on the terminal.
+    from latentprobe.executors.worker import quiet_stderr
+
+    with quiet_stderr():
+        from latentprobe.models import MODELS
 
     return list(MODELS)
 

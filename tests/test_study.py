@@ -14,6 +14,7 @@ import pytest
 
 from latentprobe import grid as grid_mod
 from latentprobe import rundir, study
+from latentprobe.errors import UserError
 from latentprobe.executors import RunResult, RunStarted
 from latentprobe.executors.local import LocalExecutor
 from latentprobe.models import MODELS
@@ -144,16 +145,25 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def test_interrupt_then_continue(tmp_path, one_worker):
-    """SIGINT the driver while its second run trains: exit 130, the run resumable; re-run continues it,
-    leaving the completed run untouched."""
+@pytest.mark.parametrize(
+    "terminal",
+    [False, pytest.param(True, marks=pytest.mark.slow)],
+    ids=["signal-to-the-driver", "ctrl-c-in-a-terminal"],
+)
+def test_interrupt_then_continue(tmp_path, one_worker, terminal):
+    """SIGINT while the second run trains: exit 130, the run resumable; re-run continues it, leaving the
+    completed run untouched. Sent to the driver alone, or to its process group as Ctrl-C in a terminal
+    does (the workers get it too)."""
     raw = small(tmp_path, grid={"train.epochs": [2, 20]})
     path = write_config(tmp_path, raw)
     first, second = study_dir(raw) / "ae-z2-s0-ep2", study_dir(raw) / "ae-z2-s0-ep20"
     driver = _driver(path, jobs=1)
     try:
         _wait_for(lambda: (second / "checkpoints" / "state.json").exists(), 240, "a checkpoint of run 2")
-        driver.send_signal(signal.SIGINT)
+        if terminal:
+            os.killpg(driver.pid, signal.SIGINT)
+        else:
+            driver.send_signal(signal.SIGINT)
         _, stderr = driver.communicate(timeout=60)
     finally:
         if driver.poll() is None:
@@ -248,3 +258,15 @@ def test_render_event():
     bad = RunResult("ae-z2-s1", "failed", "non-finite loss in epoch 1")
     assert study.render_event(bad) == "ae-z2-s1: failed: non-finite loss in epoch 1"
     assert study.render_event(RunStarted("ae-z2-s2")) == "ae-z2-s2: started"
+
+
+def test_two_drivers_cannot_run_one_study(tmp_path, one_worker):
+    import fcntl
+
+    raw = small(tmp_path)
+    study_dir(raw).mkdir(parents=True)
+    with open(study_dir(raw) / study.LOCK, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(UserError, match=r"tiny: another latentprobe is running this study$"):
+            study.run_study(expand(raw), study_dir(raw), one_worker)
+    assert not (study_dir(raw) / "ae-z2-s0").exists()

@@ -88,7 +88,7 @@ def import_tensorflow() -> Any:
     """Import TensorFlow without the native libraries' start-up chatter on the terminal."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    with _quiet_stderr():
+    with quiet_stderr():
         import tensorflow as tf
 
         tf.config.list_physical_devices("GPU")
@@ -97,7 +97,8 @@ def import_tensorflow() -> Any:
 
 
 @contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
+def quiet_stderr() -> Iterator[None]:
+    """Hide what native code writes to stderr meanwhile (TensorFlow's start-up chatter)."""
     # The chatter is written to file descriptor 2 by C++ code, so only redirecting the descriptor hides it.
     if os.environ.get("LATENTPROBE_DEBUG"):
         yield
