@@ -270,3 +270,23 @@ def test_two_drivers_cannot_run_one_study(tmp_path, one_worker):
         with pytest.raises(UserError, match=r"tiny: another latentprobe is running this study$"):
             study.run_study(expand(raw), study_dir(raw), one_worker)
     assert not (study_dir(raw) / "ae-z2-s0").exists()
+
+
+def test_a_worker_that_dies_fails_its_run_only(tmp_path, one_worker):
+    """SIGKILL the worker as it takes the first run: that run is failed, a new worker trains the next."""
+    raw = small(tmp_path, seed=[0, 1])
+    killed = []
+
+    def kill_first(counts, event):
+        if isinstance(event, RunStarted) and not killed:
+            pid = int(event.worker.split()[-1])
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    result = study.run_study(expand(raw), study_dir(raw), one_worker, kill_first)
+    assert [(r.name, r.status) for r in result.runs] == [("ae-z2-s0", "failed"), ("ae-z2-s1", "completed")]
+    assert result.runs[0].reason == "the worker process died (exit code -9)"
+    # The killed run resumes like any other when the study runs again.
+    again = study.run_study(expand(raw), study_dir(raw), one_worker)
+    assert [r.status for r in again.runs] == ["completed", "completed"]
+    assert again.runs[1].result is None
