@@ -436,6 +436,9 @@ def train_study(
     except UserError as exc:
         out(f"error: {exc}", err=True)
         return 2
+    except KeyboardInterrupt:
+        out("interrupted: nothing was trained", err=True)
+        return 130
     display = LiveDisplay(sys.stderr) if sys.stderr.isatty() else LineDisplay(sys.stderr)
     try:
         with chosen:
