@@ -17,6 +17,7 @@ import dataclasses
 import fcntl
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -107,12 +108,15 @@ def run_study(
 def _lock(study_dir: Path) -> Iterator[None]:
     """Hold the study's lock file: two drivers must not train the same runs (released when killed)."""
     study_dir.mkdir(parents=True, exist_ok=True)
-    with open(study_dir / LOCK, "w") as handle:
+    fd = os.open(study_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)  # an empty file: only its lock counts
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UserError(f"{study_dir}: another latentprobe is running this study") from None
         yield
+    finally:
+        os.close(fd)
 
 
 def _run_locked(
