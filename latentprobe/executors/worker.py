@@ -1,0 +1,142 @@
+"""Train one task in the current process: what every executor's worker calls.
+
+:func:`execute` configures TensorFlow's threads and visible GPU *before* importing TensorFlow (the
+environment variables only count then; ``tf.config.threading`` only before the first op), trains the
+run with ``train.run_one`` and maps how it ended to a :class:`RunResult`. A process calls it for run
+after run: TensorFlow is imported once, and the data of recent runs is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from latentprobe.executors import COMPLETED, FAILED, INTERRUPTED, RunResult, Task
+
+#: Splits kept per worker, keyed by (data settings, seed): runs of one seed share them.
+_SPLITS: OrderedDict[str, Any] = OrderedDict()
+_SPLITS_KEPT = 2
+
+
+def execute(task: Task) -> RunResult:
+    """Train ``task``'s run into its directory and say how it ended (never raises for a failed run).
+
+    A NaN loss or any error is a ``failed`` result with the reason, KeyboardInterrupt an
+    ``interrupted`` one (the run's summary.json says the same, and its checkpoint stays for resuming).
+    """
+    started = time.perf_counter()
+    configure(task.threads, task.gpu)
+    from latentprobe import config, rundir, train
+    from latentprobe.errors import UserError
+
+    run_dir = Path(task.run_dir)
+    try:
+        cfg = config.from_dict(task.config)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        # A run killed before it wrote config.yaml has nothing to resume from: start it afresh.
+        resume = task.resume and (run_dir / rundir.CONFIG).is_file()
+        summary = train.run_one(cfg, run_dir, _splits(cfg), resume=resume)
+    except KeyboardInterrupt:
+        return RunResult(task.name, INTERRUPTED, _reason(run_dir, "interrupted"), False, _since(started))
+    except UserError as exc:
+        return RunResult(task.name, FAILED, str(exc), True, _since(started))
+    except Exception as exc:  # noqa: BLE001 - any failure of one run is recorded; the study goes on
+        reason = _reason(run_dir, f"{type(exc).__name__}: {exc}")
+        return RunResult(task.name, FAILED, reason, False, _since(started))
+    return RunResult(
+        task.name,
+        COMPLETED,
+        None,
+        False,
+        _since(started),
+        summary["timing"]["train_seconds"],
+        summary["metrics"]["test"],
+    )
+
+
+def configure(threads: int, gpu: str | None) -> None:
+    """Limit TensorFlow to ``threads`` threads and to GPU ``gpu`` (``""``: none; None: leave as is).
+
+    Effective in a process that has not imported TensorFlow yet. In one that has (a reused Ray
+    worker), the thread counts are set if TensorFlow has not started, and left otherwise.
+    """
+    if "tensorflow" not in sys.modules:
+        for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+            os.environ[name] = str(threads)
+        if gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+        # Workers may share a GPU: each takes memory as it needs it, not the whole card up front.
+        os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    tf = import_tensorflow()
+    threading = tf.config.threading
+    if (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()) != (
+        threads,
+        threads,
+    ):
+        with contextlib.suppress(RuntimeError):  # TensorFlow has started: its thread pools are fixed
+            threading.set_intra_op_parallelism_threads(threads)
+            threading.set_inter_op_parallelism_threads(threads)
+
+
+def import_tensorflow() -> Any:
+    """Import TensorFlow without the native libraries' start-up chatter on the terminal."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with quiet_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Hide what native code writes to stderr meanwhile (TensorFlow's start-up chatter)."""
+    # The chatter is written to file descriptor 2 by C++ code, so only redirecting the descriptor hides it.
+    if os.environ.get("LATENTPROBE_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _splits(cfg: Any) -> Any:
+    from latentprobe import config, data
+
+    key = repr((config.to_dict(cfg)["data"], cfg.seed))
+    if key not in _SPLITS:
+        _SPLITS[key] = data.load(cfg.data, cfg.seed)
+        while len(_SPLITS) > _SPLITS_KEPT:
+            _SPLITS.popitem(last=False)
+    _SPLITS.move_to_end(key)
+    return _SPLITS[key]
+
+
+def _reason(run_dir: Path, fallback: str) -> str:
+    """The reason the run's own summary.json gives (e.g. the NaN's epoch), else ``fallback``."""
+    from latentprobe import rundir
+    from latentprobe.errors import RunDirError
+
+    try:
+        return rundir.read_json(run_dir / rundir.SUMMARY).get("reason") or fallback
+    except RunDirError:
+        return fallback
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started

@@ -1,0 +1,543 @@
+"""A study's grid: a top-level ``grid:`` mapping of dotted config keys to lists, expanded into runs.
+
+The study is the product of the lists. ``model.latent: [...]`` and ``seed: [...]`` are shorthands for
+grid axes over those keys. Every combination is validated as a full config (``config.from_dict``) before
+anything trains; an error caused by a grid value names it (``grid.model.kind[2]: ...``) with the YAML line
+of that list item. A variant's settings block (``model.vae: {...}``) applies to the runs of that kind.
+
+Run directory names are ``<kind>-z<latent>-s<seed>`` plus one short tag per other varying key, in the
+grid's order (``vae-z8-s0-labels100``): deterministic, so running a study again finds its runs, and
+unique by construction (every name has one ``-``-separated segment per axis, tags hold no ``-``, and the
+tags of one axis are distinct).
+
+Imports no TensorFlow (``config.from_dict`` decides what it imports).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import decimal
+import difflib
+import json
+import re
+from collections.abc import Collection, Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from latentprobe import config as config_mod
+from latentprobe.config import RunConfig
+from latentprobe.errors import ConfigError
+
+GRID = "grid"
+#: The list shorthands of today's configs: a list under these keys is a grid axis over them.
+SHORTHANDS = ("model.latent", "seed")
+#: Keys a study cannot vary: they decide where the study itself lives.
+FIXED = ("name", "output", "output.dir")
+#: Short tags for long key names in run directory names.
+ABBREVIATIONS = {
+    "learning_rate": "lr",
+    "batch_size": "bs",
+    "epochs": "ep",
+    "validation": "val",
+    "reconstruction_loss": "recon",
+    "activation": "act",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class GridRun:
+    """One combination: its directory name, the values of the varying keys, the validated config."""
+
+    name: str
+    values: dict[str, Any]
+    config: RunConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """The expanded study: the varying dotted keys (in order), every axis's values, one run each."""
+
+    keys: tuple[str, ...]
+    axes: dict[str, list[Any]]
+    runs: list[GridRun]
+
+    def to_json(self) -> dict[str, list[Any]]:
+        """The axes as plain JSON (for study.json)."""
+        return {key: list(values) for key, values in self.axes.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Axis:
+    key: str  # the config key it varies
+    label: str  # how errors name it: grid.model.kind or, for a shorthand, model.latent
+    values: list[Any]
+
+
+def expand_grid(
+    raw: dict[str, Any],
+    lines: dict[str, int] | None = None,
+    source: str = "<config>",
+    variant_kinds: Collection[str] = (),
+) -> Grid:
+    """Expand a raw config mapping (as YAML gives it) with an optional ``grid:`` into validated runs.
+
+    Args:
+        raw: the config mapping; it is not modified.
+        lines: dotted key (``grid.model.kind[2]``, ``model.vae``) -> 1-based YAML line, for errors.
+        source: the config file's name, for errors.
+        variant_kinds: the model kinds that have a settings block (``model.<kind>``).
+
+    Raises:
+        ConfigError: the first problem found, naming the file, the key (``grid.model.kind[2]`` for a
+            grid value) and the line.
+    """
+    lines = lines or {}
+
+    def error(key: str, problem: str, line_key: str | None = None) -> ConfigError:
+        return ConfigError(key, problem, source, line_of(lines, line_key or key))
+
+    if not isinstance(raw, dict):
+        raise error("", f"expected a mapping of keys at the top level, got {_kind(raw)}")
+    base = copy.deepcopy(raw)
+    axes = _read_axes(base, error, set(variant_kinds))
+    blocks = _take_variant_blocks(base, variant_kinds, error)
+    defaults = config_mod.to_dict(config_mod.from_dict({}))
+    for axis in axes:
+        if not _is_config_key(axis.key, defaults, variant_kinds):
+            raise error(axis.label, _unknown_key_problem(axis.key, defaults))
+
+    combos = _product([axis.values for axis in axes])
+    kinds = {_value_at(_with_values(base, axes, combo), "model.kind", defaults) for combo in combos}
+    for kind, _ in blocks.items():
+        if kind not in kinds:
+            present = ", ".join(sorted(map(str, kinds)))
+            raise error(
+                f"model.{kind}", f"settings for kind '{kind}', but no run has model.kind '{kind}' ({present})"
+            )
+    for axis in axes:
+        parts = axis.key.split(".")
+        if len(parts) >= 2 and parts[0] == "model" and parts[1] in variant_kinds and kinds != {parts[1]}:
+            other = ", ".join(sorted(k for k in map(str, kinds) if k != parts[1]))
+            raise error(
+                axis.label, f"varies a setting of kind '{parts[1]}', but runs of kind {other} have none"
+            )
+
+    configs = []
+    for index, combo in enumerate(combos):
+        run_raw = _with_values(base, axes, combo)
+        kind = _value_at(run_raw, "model.kind", defaults)
+        if kind in blocks and isinstance(run_raw.get("model"), dict):
+            run_raw["model"][kind] = _merge_block(blocks[kind], run_raw["model"].get(kind))
+        try:
+            configs.append(config_mod.from_dict(run_raw))
+        except ConfigError as exc:
+            raise _locate(exc, axes, combo, index, error) from None
+
+    varying = [axis for axis in axes if len(axis.values) > 1]
+    names = _run_names(configs, varying, combos, [axes.index(a) for a in varying])
+    runs = [
+        GridRun(name, {axis.key: combo[axes.index(axis)] for axis in varying}, cfg)
+        for name, combo, cfg in zip(names, combos, configs, strict=True)
+    ]
+    return Grid(tuple(a.key for a in varying), {a.key: list(a.values) for a in axes}, runs)
+
+
+def with_seed_count(raw: dict[str, Any], count: int, source: str = "--seeds") -> dict[str, Any]:
+    """``train --seeds N``: the config run under N seeds counting up from its own (a grid over ``seed``).
+
+    Raises:
+        ConfigError: ``count`` is below 1, or the config already varies the seed.
+    """
+    if count < 1:
+        raise ConfigError("seed", f"expected a number of seeds >= 1, got {count}", source)
+    grid = raw.get(GRID) if isinstance(raw.get(GRID), dict) else {}
+    seed = raw.get("seed", 0)
+    if "seed" in grid or isinstance(seed, list):
+        shown = grid.get("seed", seed)
+        raise ConfigError(
+            "seed", f"expected a single seed in the config to count up from, got {shown}", source
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        return raw  # from_dict reports the bad seed itself
+    out = dict(raw)
+    out["seed"] = seed if count == 1 else list(range(seed, seed + count))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Axes
+
+
+def _read_axes(base: dict[str, Any], error: Any, variant_kinds: set[str]) -> list[_Axis]:
+    grid = base.pop(GRID, None)
+    if grid is None:
+        grid = {}
+    if not isinstance(grid, dict):
+        raise error(GRID, f"expected a mapping of dotted keys to lists of values, got {_kind(grid)}")
+    axes = []
+    for key, values in grid.items():
+        label = f"{GRID}.{key}"
+        if not isinstance(key, str) or not key or not all(key.split(".")):
+            raise error(label, "expected a dotted config key such as model.kind")
+        if key in FIXED or key.startswith("output."):
+            raise error(label, "cannot vary: the study lives in output.dir/name")
+        axes.append(_axis(key, label, values, error))
+    for key in SHORTHANDS:
+        value = _get_path(base, key)
+        if isinstance(value, list):
+            if any(a.key == key for a in axes):
+                raise error(key, f"a list here and {GRID}.{key} too; give the values in one place")
+            axes.append(_axis(key, key, value, error))
+        if any(a.key == key for a in axes) and _has_path(base, key):
+            _del_path(base, key)
+    return axes
+
+
+def _axis(key: str, label: str, values: Any, error: Any) -> _Axis:
+    if not isinstance(values, list):
+        raise error(label, f"expected a list of values, got {_kind(values)}")
+    if not values:
+        raise error(label, "the list of values is empty")
+    seen: dict[str, int] = {}
+    for i, value in enumerate(values):
+        token = _canonical(value)
+        if token in seen:
+            raise error(
+                f"{label}[{i}]",
+                f"the value {_show(value)} repeats item {seen[token]}",
+                line_key=f"{label}[{i}]",
+            )
+        seen[token] = i
+    return _Axis(key, label, list(values))
+
+
+def _take_variant_blocks(base: dict[str, Any], kinds: Collection[str], error: Any) -> dict[str, Any]:
+    """Pop every ``model.<kind>`` settings block; each is put back into the runs of that kind."""
+    model = base.get("model")
+    if not isinstance(model, dict):
+        return {}
+    blocks = {}
+    for name in list(model):
+        if name in kinds:
+            blocks[name] = model.pop(name)
+    return blocks
+
+
+def _merge_block(block: Any, from_grid: Any) -> Any:
+    if isinstance(block, dict) and isinstance(from_grid, dict):
+        return {**block, **from_grid}
+    return block if from_grid is None else from_grid
+
+
+def _is_config_key(key: str, defaults: dict[str, Any], variant_kinds: Collection[str]) -> bool:
+    parts = key.split(".")
+    if len(parts) >= 2 and parts[0] == "model" and parts[1] in variant_kinds:
+        return True  # the variant's own settings: from_dict checks the names inside the block
+    node: Any = defaults
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _unknown_key_problem(key: str, defaults: dict[str, Any]) -> str:
+    known = [".".join(p) for p in _paths(defaults)]
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"; did you mean '{GRID}.{close[0]}'?" if close else ""
+    return f"not a config key{hint}"
+
+
+def _paths(node: dict[str, Any], prefix: tuple[str, ...] = ()) -> Iterable[tuple[str, ...]]:
+    for key, value in node.items():
+        yield (*prefix, key)
+        if isinstance(value, dict):
+            yield from _paths(value, (*prefix, key))
+
+
+# --------------------------------------------------------------------------------------------------
+# Combinations
+
+
+def _product(lists: list[list[Any]]) -> list[tuple[Any, ...]]:
+    combos: list[tuple[Any, ...]] = [()]
+    for values in lists:
+        combos = [(*combo, value) for combo in combos for value in values]
+    return combos
+
+
+def _with_values(base: dict[str, Any], axes: list[_Axis], combo: tuple[Any, ...]) -> dict[str, Any]:
+    run_raw = copy.deepcopy(base)
+    for axis, value in zip(axes, combo, strict=True):
+        _set_path(run_raw, axis.key, copy.deepcopy(value))
+    return run_raw
+
+
+def _locate(
+    exc: ConfigError, axes: list[_Axis], combo: tuple[Any, ...], index: int, error: Any
+) -> ConfigError:
+    """Name the grid value behind a config error, or the combination when no single value is."""
+    for axis, value in zip(axes, combo, strict=True):
+        if exc.key == axis.key or exc.key.startswith((axis.key + ".", axis.key + "[")):
+            item = f"{axis.label}[{axis.values.index(value)}]"
+            return error(item + exc.key[len(axis.key) :], exc.problem, line_key=item)
+    problem = exc.problem
+    if index > 0 and axes:  # the first combination fails only on errors of the config itself
+        shown = ", ".join(f"{axis.key}={_show(value)}" for axis, value in zip(axes, combo, strict=True))
+        problem += f" (in the run with {shown})"
+    return error(exc.key, problem)
+
+
+# --------------------------------------------------------------------------------------------------
+# Run directory names
+
+
+def _run_names(
+    configs: list[RunConfig], varying: list[_Axis], combos: list[tuple[Any, ...]], positions: list[int]
+) -> list[str]:
+    tagged = [a for a in varying if a.key not in ("model.kind", "model.latent", "seed")]
+    titles = _titles([a.key for a in tagged])
+    tags_by_axis = {a.key: _axis_tags(a, titles[a.key]) for a in tagged}
+    names = []
+    for cfg, combo in zip(configs, combos, strict=True):
+        parts = [_sanitize(str(cfg.model.kind)), f"z{cfg.model.latent}", f"s{cfg.seed}"]
+        for axis in tagged:
+            value = combo[positions[varying.index(axis)]]
+            parts.append(tags_by_axis[axis.key][axis.values.index(value)])
+        names.append("-".join(parts))
+    assert len(set(names)) == len(names), names  # guaranteed: one segment per axis, distinct per axis
+    return names
+
+
+def _titles(keys: list[str]) -> dict[str, str]:
+    """A short name per key: its last part (abbreviated); with its section where two would clash."""
+    short = {key: ABBREVIATIONS.get(key.rsplit(".", 1)[-1], key.rsplit(".", 1)[-1]) for key in keys}
+    clash = {s for s in short.values() if list(short.values()).count(s) > 1}
+    return {
+        key: _sanitize("_".join(key.split(".")[-2:-1] + [s]) if s in clash else s) for key, s in short.items()
+    }
+
+
+def _axis_tags(axis: _Axis, title: str) -> list[str]:
+    """One tag per value: ``labels100``, ``lr0.001``, ``hidden128x64``, ``frozen``; distinct per axis.
+
+    Words stand alone (``frozen``, ``sgd``) unless the axis mixes them with numbers (``labelsall``).
+    """
+    words = all(isinstance(v, str) for v in axis.values)
+    tags = [_sanitize(v) if words else _tag(title, v) for v in axis.values]
+    # Distinct ignoring case too: macOS and Windows file systems would see one directory.
+    if len({t.lower() for t in tags}) < len(tags) or any(not t for t in tags):
+        tags = [f"{title}{i}" for i in range(len(axis.values))]  # e.g. mappings: number the values
+    return tags
+
+
+def _tag(title: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return title if value else f"no{title}"
+    if value is None:
+        return f"{title}none"
+    if isinstance(value, (int, float)):
+        return f"{title}{_number(value)}"
+    if isinstance(value, str):
+        return f"{title}{_sanitize(value)}"
+    if isinstance(value, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        return f"{title}{'x'.join(_number(v) for v in value)}"
+    return ""
+
+
+def _number(value: int | float) -> str:
+    # No "-" (it separates the name's segments): 1e-05 -> 0.00001, 1e+30 stays, -1 -> neg1.
+    text = format(value, "g") if isinstance(value, float) else str(value)
+    if "e-" in text:
+        text = format(decimal.Decimal(repr(value)), "f")
+    return text.replace("-", "neg")
+
+
+def _sanitize(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+]", "_", text)[:40]
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading a config file with a grid (until config.load reads grids itself)
+
+
+def read_raw(path: str | Path, overrides: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, int]]:
+    """A YAML config file as a raw mapping with ``--set`` overrides applied, and its key -> line map.
+
+    ``--set grid.model.kind=[ae,vae]`` sets the grid axis ``model.kind``.
+
+    Raises:
+        ConfigError: the file is missing, unreadable or not a YAML mapping; an override is malformed.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("", "file not found", source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("", f"cannot read file ({exc})", source) from None
+    try:
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        lines = key_lines(yaml.compose(text, Loader=_Loader))  # noqa: S506
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError("", f"invalid YAML: {problem}", source, mark.line + 1 if mark else None) from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError("", f"expected a mapping of keys at the top level, got {_kind(raw)}", source)
+    for item in overrides:
+        _apply_override(raw, item)
+        lines = {k: v for k, v in lines.items() if not _overridden(k, item.partition("=")[0].strip())}
+    return raw, lines
+
+
+def key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
+    """Map each dotted key (and list item, ``grid.model.kind[2]``) of a composed YAML document to its line."""
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+            lines[key] = key_node.start_mark.line + 1
+            lines.update(key_lines(value_node, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[f"{prefix}[{i}]"] = item.start_mark.line + 1
+    return lines
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader reading ``1e-3`` as a float (YAML 1.2), as the config loader does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    if "=" not in item:
+        raise ConfigError("", f"override {item!r} is not of the form key.path=value", "--set")
+    dotted, _, text = item.partition("=")
+    dotted = dotted.strip()
+    if not dotted or not all(dotted.split(".")):
+        raise ConfigError(dotted, "empty part in the override's key", "--set")
+    try:
+        value = yaml.load(text, Loader=_Loader) if text.strip() else None  # noqa: S506
+    except yaml.YAMLError:
+        raise ConfigError(dotted, f"cannot parse override value {text!r} as YAML", "--set") from None
+    if dotted.startswith(GRID + "."):
+        grid = raw.get(GRID)
+        if grid is None:
+            grid = raw[GRID] = {}
+        if not isinstance(grid, dict):
+            raise ConfigError(GRID, f"is {_kind(grid)}, not a mapping of keys", "--set")
+        grid[dotted[len(GRID) + 1 :]] = value
+        return
+    parts = dotted.split(".")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(".".join(parts[: i + 1]), f"is {_kind(child)}, not a mapping of keys", "--set")
+        node = child
+    node[parts[-1]] = value
+
+
+def _overridden(line_key: str, dotted: str) -> bool:
+    return line_key == dotted or line_key.startswith((dotted + ".", dotted + "["))
+
+
+# --------------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _get_path(raw: dict[str, Any], key: str) -> Any:
+    node: Any = raw
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _has_path(raw: dict[str, Any], key: str) -> bool:
+    node: Any = raw
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _set_path(raw: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}  # a non-mapping here is replaced; from_dict would have rejected it anyway
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def _del_path(raw: dict[str, Any], key: str) -> None:
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        node = node[part]
+    del node[parts[-1]]
+
+
+def _value_at(raw: dict[str, Any], key: str, defaults: dict[str, Any]) -> Any:
+    return _get_path(raw, key) if _has_path(raw, key) else _get_path(defaults, key)
+
+
+def line_of(lines: dict[str, int], key: str) -> int | None:
+    """The YAML line of ``key``, or of the nearest enclosing key or list that has one."""
+    while key:
+        if key in lines:
+            return lines[key]
+        if key.endswith("]"):
+            key = key[: key.rindex("[")]
+        elif "." in key:
+            key = key.rsplit(".", 1)[0]
+        else:
+            return None
+    return None
+
+
+def _canonical(value: Any) -> str:
+    """A comparable token: 1 and 1.0 are the same setting; lists and mappings compare by content."""
+
+    def normal(v: Any) -> Any:
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, list):
+            return [normal(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): normal(x) for k, x in v.items()}
+        return v
+
+    return json.dumps(normal(value), sort_keys=True, default=str)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if value is None:
+        return "null"
+    return json.dumps(value, default=str) if isinstance(value, (list, dict)) else str(value)
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}
+    return names.get(type(value), _show(value))

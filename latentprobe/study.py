@@ -1,0 +1,484 @@
+"""A study: the runs of a grid, handed to an executor, kept in ``output.dir/<name>/study.json``.
+
+``study.json`` (written atomically whenever a run starts or ends) holds the grid and each run's name,
+values, directory and status: ``pending``, ``running``, ``completed``, ``failed`` or ``interrupted``,
+with the reason. Running the same study again continues it: completed runs are left untouched, runs
+with a directory but no completed summary resume from their checkpoints, runs never started start. A
+failing run is recorded and the others go on. The run directories, not study.json, are the truth:
+study.json is rebuilt from them each time.
+
+Imports no TensorFlow: the runs train in the executor's workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from latentprobe import config as config_mod
+from latentprobe import executors, rundir
+from latentprobe import grid as grid_mod
+from latentprobe.errors import ConfigError, RunDirError, UserError
+from latentprobe.executors import RunResult, RunStarted, Task
+
+STUDY = "study.json"
+LOCK = ".study.lock"
+SCHEMA_VERSION = 1
+PENDING, RUNNING = "pending", "running"
+COMPLETED, FAILED, INTERRUPTED = executors.COMPLETED, executors.FAILED, executors.INTERRUPTED
+
+
+@dataclasses.dataclass
+class StudyRun:
+    """One run of the study and where it stands."""
+
+    name: str
+    values: dict[str, Any]
+    config: config_mod.RunConfig
+    run_dir: Path
+    status: str = PENDING
+    reason: str | None = None
+    resume: bool = False  # its directory holds an unfinished run to continue
+    result: RunResult | None = None  # how it ended in this session, if it ran
+
+
+@dataclasses.dataclass
+class StudyResult:
+    """The study's runs after this session (in grid order)."""
+
+    study_dir: Path
+    runs: list[StudyRun]
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> list[StudyRun]:
+        return [r for r in self.runs if r.status == FAILED]
+
+    @property
+    def completed(self) -> list[StudyRun]:
+        return [r for r in self.runs if r.status == COMPLETED]
+
+
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    """What the live display shows."""
+
+    total: int
+    done: int
+    running: int
+    failed: int
+    left: int
+    elapsed: float
+    eta: float | None  # seconds, once a run has finished in this session
+
+
+Progress = Callable[[Counts, "RunStarted | RunResult | None"], None]
+
+
+def run_study(
+    grid: grid_mod.Grid,
+    study_dir: Path,
+    executor: executors.Executor,
+    progress: Progress | None = None,
+) -> StudyResult:
+    """Train the grid's runs that are not completed yet into ``study_dir``; keep study.json current.
+
+    Raises:
+        RunDirError: a run directory holds a run of another config.
+        KeyboardInterrupt: after the running runs were interrupted and study.json says so.
+    """
+    study_dir = Path(study_dir)
+    with _lock(study_dir):
+        return _run_locked(grid, study_dir, executor, progress)
+
+
+@contextlib.contextmanager
+def _lock(study_dir: Path) -> Iterator[None]:
+    """Hold the study's lock file: two drivers must not train the same runs (released when killed)."""
+    study_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(study_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)  # an empty file: only its lock counts
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{study_dir}: another latentprobe is running this study") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _run_locked(
+    grid: grid_mod.Grid, study_dir: Path, executor: executors.Executor, progress: Progress | None
+) -> StudyResult:
+    runs = plan(grid, study_dir)
+    result = StudyResult(study_dir, runs)
+    by_name = {r.name: r for r in runs}
+    todo = [r for r in runs if r.status != COMPLETED]
+    tasks = [
+        Task(r.name, config_mod.to_dict(r.config), str(r.run_dir), r.resume, executor.threads) for r in todo
+    ]
+    write_study(study_dir, grid, runs)
+    clock = _Clock(len(runs), sum(r.status == COMPLETED for r in runs))
+    if progress is not None:
+        progress(clock.counts(runs), None)
+    try:
+        for event in executor.run(tasks):
+            run = by_name[event.name]
+            if isinstance(event, RunStarted):
+                run.status, run.reason = RUNNING, None
+            else:
+                run.status, run.reason, run.result = event.status, event.reason, event
+                clock.finished += 1
+            write_study(study_dir, grid, runs)
+            if progress is not None:
+                progress(clock.counts(runs), event)
+    except KeyboardInterrupt:
+        for run in runs:
+            if run.status == RUNNING:
+                run.status, run.reason = INTERRUPTED, "interrupted"
+        result.interrupted = True
+        write_study(study_dir, grid, runs)
+        raise
+    return result
+
+
+def plan(grid: grid_mod.Grid, study_dir: Path) -> list[StudyRun]:
+    """Each run of the grid with its directory and what is to be done with it.
+
+    Raises:
+        RunDirError: a run's directory holds a run of another config (a changed config file).
+    """
+    runs = []
+    for grid_run in grid.runs:
+        run_dir = study_dir / grid_run.name
+        run = StudyRun(grid_run.name, grid_run.values, grid_run.config, run_dir)
+        if (run_dir / rundir.CONFIG).is_file():
+            _check_same_config(run_dir, grid_run.config)
+            summary = _read_summary(run_dir)
+            if summary.get("status") == rundir.STATUS_COMPLETED:
+                run.status = COMPLETED
+            else:
+                run.resume = True  # killed, interrupted or failed: it continues from its checkpoint
+        runs.append(run)
+    return runs
+
+
+def _read_summary(run_dir: Path) -> dict[str, Any]:
+    try:
+        return rundir.read_json(run_dir / rundir.SUMMARY)
+    except RunDirError:  # none yet (killed) or half-written by an old version: resume decides
+        return {}
+
+
+def _check_same_config(run_dir: Path, cfg: config_mod.RunConfig) -> None:
+    try:
+        written = yaml.safe_load((run_dir / rundir.CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise RunDirError(f"{run_dir / rundir.CONFIG}: cannot read: {exc}") from None
+    expected = json.loads(json.dumps(config_mod.to_dict(cfg)))
+    difference = _first_difference(written, expected)
+    if difference is not None:
+        raise RunDirError(
+            f"{run_dir}: holds a run of another config ({difference} differs); "
+            "give the study another name or output.dir, or move the old runs away"
+        )
+
+
+def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(b) + [k for k in a if k not in b]:
+            found = _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
+            if found is not None:
+                return found
+        return None
+    same = a == b or (isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-12))
+    return None if same else (prefix or "the config")
+
+
+def write_study(study_dir: Path, grid: grid_mod.Grid, runs: Sequence[StudyRun]) -> Path:
+    """Write ``study_dir/study.json`` atomically: the grid and each run's values, directory and status."""
+    study_dir.mkdir(parents=True, exist_ok=True)
+    path = study_dir / STUDY
+    rundir.write_json(
+        path,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "name": runs[0].config.name if runs else study_dir.name,
+            "grid": grid.to_json(),
+            "keys": list(grid.keys),
+            "runs": [
+                {
+                    "name": r.name,
+                    "values": r.values,
+                    "dir": r.run_dir.name,  # relative to the study directory
+                    "status": r.status,
+                    "reason": r.reason,
+                }
+                for r in runs
+            ],
+        },
+    )
+    return path
+
+
+def read_study(study_dir: Path) -> dict[str, Any]:
+    """Read ``study_dir/study.json``.
+
+    Raises:
+        RunDirError: it is missing, unreadable or of an unsupported schema.
+    """
+    path = Path(study_dir) / STUDY
+    study = rundir.read_json(path)
+    if study.get("schema_version") != SCHEMA_VERSION or not isinstance(study.get("runs"), list):
+        raise RunDirError(f"{path}: missing or unsupported schema_version {study.get('schema_version')!r}")
+    return study
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress
+
+
+class _Clock:
+    def __init__(self, total: int, done_before: int):
+        self.total = total
+        self.done_before = done_before
+        self.finished = 0  # runs finished in this session
+        self.started = time.monotonic()
+
+    def counts(self, runs: Sequence[StudyRun]) -> Counts:
+        done = sum(r.status == COMPLETED for r in runs)
+        failed = sum(r.status == FAILED for r in runs)
+        running = sum(r.status == RUNNING for r in runs)
+        left = self.total - done - failed - running
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / self.finished * (left + running) if self.finished else None
+        return Counts(self.total, done, running, failed, left, elapsed, eta)
+
+
+def render_status(counts: Counts) -> str:
+    """The study's one status line: ``7/12 done  2 running  1 failed  2 left  0:41 elapsed  ETA 0:12``."""
+    parts = [f"{counts.done}/{counts.total} done", f"{counts.running} running"]
+    if counts.failed:
+        parts.append(f"{counts.failed} failed")
+    parts.append(f"{counts.left} left")
+    parts.append(f"{_clock(counts.elapsed)} elapsed")
+    if counts.running or counts.left:
+        parts.append(f"ETA {_clock(counts.eta)}" if counts.eta is not None else "ETA ?")
+    return "  ".join(parts)
+
+
+def render_event(event: RunStarted | RunResult) -> str:
+    """One line for a run that started or ended."""
+    if isinstance(event, RunStarted):
+        return f"{event.name}: started"
+    if event.status == COMPLETED:
+        probe = (event.test or {}).get("probe_accuracy")
+        shown = f"  test/probe_accuracy {probe:.4f}" if probe is not None else ""
+        return f"{event.name}: completed{shown}  ({event.seconds:.1f}s)"
+    return f"{event.name}: {event.status}: {event.reason}"
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class LiveDisplay:
+    """On a terminal: one status line redrawn in place (every second), ended runs printed above it."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.counts: Counts | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._started_at = time.monotonic()
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+        self._thread.start()
+
+    def __call__(self, counts: Counts, event: RunStarted | RunResult | None) -> None:
+        with self._lock:
+            self.counts = counts
+            self._started_at = time.monotonic() - counts.elapsed
+            if isinstance(event, RunResult):
+                self.stream.write("\r\x1b[K" + render_event(event) + "\n")
+            self._draw()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            with self._lock:
+                if self.counts is not None and (self.counts.running or self.counts.left):
+                    elapsed = time.monotonic() - self._started_at
+                    eta = self.counts.eta
+                    if eta is not None:
+                        eta = max(0.0, eta - (elapsed - self.counts.elapsed))
+                    self.counts = dataclasses.replace(self.counts, elapsed=elapsed, eta=eta)
+                    self._draw()
+
+    def _draw(self) -> None:
+        if self.counts is not None:
+            self.stream.write("\r\x1b[K" + render_status(self.counts))
+            self.stream.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        with self._lock:
+            if self.counts is not None:
+                self.stream.write("\n")
+                self.stream.flush()
+
+
+class LineDisplay:
+    """Not on a terminal: one line per run that starts or ends, with the study's counts."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def __call__(self, counts: Counts, event: RunStarted | RunResult | None) -> None:
+        if event is None:
+            line = f"study: {counts.total} runs, {counts.done} completed before"
+        else:
+            line = f"[{counts.done + counts.failed}/{counts.total}] {render_event(event)}"
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------------------------------
+# The command
+
+
+def load_grid(config_path: Path, overrides: Sequence[str] = (), seeds: int | None = None) -> grid_mod.Grid:
+    """The study a config file (with ``--set`` overrides and ``--seeds N``) describes, validated.
+
+    Raises:
+        ConfigError: naming the file (or --set / --seeds), the key and the line.
+    """
+    raw, lines = grid_mod.read_raw(config_path, overrides)
+    if seeds is not None:
+        raw = grid_mod.with_seed_count(raw, seeds)
+    return grid_mod.expand_grid(raw, lines, str(config_path), _variant_kinds())
+
+
+def _variant_kinds() -> list[str]:
+    # The registry's names; a TF-free table once the config no longer imports the models. Until then
+    # this import loads TensorFlow in the driver: without its chatter on the terminal.
+    from latentprobe.executors.worker import quiet_stderr
+
+    with quiet_stderr():
+        from latentprobe.models import MODELS
+
+    return list(MODELS)
+
+
+def check_data(grid: grid_mod.Grid, config_path: Path) -> None:
+    """Load each distinct data setting once, so a data problem stops the study before any run starts.
+
+    Raises:
+        UserError: the data cannot be read or does not fit its settings (a ConfigError names the file).
+    """
+    from latentprobe import data
+
+    seen = set()
+    for run in grid.runs:
+        key = json.dumps(config_mod.to_dict(run.config)["data"], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            try:
+                data.load(run.config.data, run.config.seed)
+            except ConfigError as exc:
+                if exc.source is not None:
+                    raise
+                lines = grid_mod.read_raw(config_path)[1]
+                raise exc.located(str(config_path), grid_mod.line_of(lines, exc.key)) from None
+
+
+def train_study(
+    config_path: Path,
+    overrides: Sequence[str] = (),
+    seeds: int | None = None,
+    jobs: int | None = None,
+    threads: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    out: Callable[..., None] | None = None,
+) -> int:
+    """``latentprobe train CONFIG [--jobs N] [--threads K] [--executor local|ray] [--address A]``.
+
+    Prints the runs' results on stdout, progress and errors on stderr (``out(text, err=True)``).
+
+    Returns:
+        The exit code: 0 every run completed, 1 a run failed (one ``error:`` line each), 2 bad input,
+        130 interrupted (every run stays resumable: the same command continues the study).
+    """
+    out = out or _echo
+    try:
+        grid = load_grid(config_path, overrides, seeds)
+        first = grid.runs[0].config
+        study_dir = Path(first.output.dir) / first.name
+        plan(grid, study_dir)  # a run directory of another config stops us before anything trains
+        check_data(grid, config_path)
+        chosen = executors.create(executor, jobs, threads, address)
+    except UserError as exc:
+        out(f"error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        out("interrupted: nothing was trained", err=True)
+        return 130
+    display = LiveDisplay(sys.stderr) if sys.stderr.isatty() else LineDisplay(sys.stderr)
+    try:
+        with chosen:
+            result = run_study(grid, study_dir, chosen, display)
+    except KeyboardInterrupt:
+        display.close()
+        out(f"interrupted: {study_dir}: the same command continues the study", err=True)
+        return 130
+    except UserError as exc:
+        display.close()
+        out(f"error: {exc}", err=True)
+        return 2
+    display.close()
+    for run in result.completed:
+        out(_result_line(run))
+    for run in result.failed:
+        out(f"error: {run.run_dir}: {run.reason} (status: failed)", err=True)
+    return 1 if result.failed else 0
+
+
+def _result_line(run: StudyRun) -> str:
+    try:
+        summary = rundir.read_json(run.run_dir / rundir.SUMMARY)
+    except RunDirError as exc:
+        return f"{run.run_dir}  ({exc})"
+    test = summary["metrics"]["test"]
+    # A variant may have no reconstruction (supervised) or its own classifier (aae): show what exists.
+    shown = [name for name in ("classifier_accuracy", "reconstruction_loss") if name in test]
+    extra = "".join(f"  test/{name} {test[name]:.4f}" for name in shown)
+    return (
+        f"{summary['run_dir']}  test/probe_accuracy {test['probe_accuracy']:.4f}"
+        f"  (chance {test['chance_accuracy']:.4f}){extra}  train {summary['timing']['train_seconds']:.1f}s"
+    )
+
+
+def _echo(text: str, err: bool = False) -> None:
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
