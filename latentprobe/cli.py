@@ -7,15 +7,12 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from latentprobe import __version__, rundir
 from latentprobe.errors import UserError
-
-if TYPE_CHECKING:
-    from latentprobe.config import RunConfig
 
 app = typer.Typer(
     help="Train autoencoders, probe their latent space, eval and compare runs.",
@@ -98,6 +95,23 @@ SeedsOpt = Annotated[
 ]
 
 
+JobsOpt = Annotated[
+    Optional[int],  # noqa: UP045 (typer needs Optional here)
+    typer.Option("--jobs", help="Train on N worker processes (default 1)."),
+]
+ThreadsOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--threads", help="TensorFlow threads per run (default: cores / jobs)."),
+]
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", help="Where runs train: local (worker processes) or ray.")
+]
+AddressOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--address", help="Ray cluster address (auto, or HOST:PORT); default: start a local Ray."),
+]
+
+
 @app.command()
 def train(
     config: Annotated[Optional[Path], typer.Argument(help="YAML config file.", show_default=False)] = None,  # noqa: UP045
@@ -109,22 +123,38 @@ def train(
         ),
     ] = None,
     seeds: SeedsOpt = None,
+    jobs: JobsOpt = None,
+    threads: ThreadsOpt = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
 ) -> None:
-    """Train the autoencoder(s) a config describes, with probe training, into run directories.
+    """Train every run a config describes (its grid), with probe training, into a study directory.
 
-    Exit codes: 0 completed, 1 training failed (e.g. a NaN loss), 2 bad input, 130 interrupted (Ctrl-C).
+    Running the same command again continues the study: completed runs are kept, interrupted ones resume.
+    Exit codes: 0 completed, 1 a run failed (e.g. a NaN loss), 2 bad input, 130 interrupted (Ctrl-C).
     """
-    _check_train_arguments(config, set_, resume, seeds)
-    # The config is checked before TensorFlow is imported: a typo costs no TensorFlow start-up.
-    cfg = _load_train_config(config, set_ or [], seeds) if config is not None else None
-    _load_tensorflow()
-    summaries = _run_training(cfg, config, set_ or [], resume)
-    for s in summaries:
-        typer.echo(_summary_line(s))
+    _check_train_arguments(config, set_, resume, seeds, jobs, threads, address)
+    if resume is not None:
+        _load_tensorflow()
+        typer.echo(_resume_run(resume))
+        return
+    from latentprobe import study
+
+    # The driver imports no TensorFlow: the config is checked in a fraction of a second, the runs train
+    # in the workers.
+    raise typer.Exit(
+        study.train_study(config, set_ or [], seeds, jobs, threads, executor, address, typer.echo)
+    )
 
 
 def _check_train_arguments(
-    config: Path | None, set_: list[str] | None, resume: Path | None, seeds: int | None
+    config: Path | None,
+    set_: list[str] | None,
+    resume: Path | None,
+    seeds: int | None,
+    jobs: int | None,
+    threads: int | None,
+    address: str | None,
 ) -> None:
     if (config is None) == (resume is None):
         raise _fail(UserError("train takes a CONFIG file or --resume RUN_DIR (one of the two)"))
@@ -134,75 +164,48 @@ def _check_train_arguments(
                 "--set cannot change a resumed run (nor --seeds): it continues with its own config.yaml"
             )
         )
+    if resume is not None and (jobs is not None or threads is not None or address is not None):
+        raise _fail(
+            UserError("--resume continues one run in this process; to resume a study, run its command again")
+        )
 
 
-def _load_train_config(path: Path, overrides: list[str], seeds: int | None) -> RunConfig:
+def _resume_run(run_dir: Path) -> str:
+    """Continue one run directory; turn each way a run can end early into an exit."""
     from latentprobe import config as config_mod
-
-    try:
-        cfg = config_mod.load(path, overrides)
-        return config_mod.with_seeds(cfg, seeds) if seeds is not None else cfg
-    except UserError as exc:
-        raise _fail(exc) from None
-
-
-def _run_training(
-    cfg: RunConfig | None, config: Path | None, overrides: list[str], resume: Path | None
-) -> list[dict]:
-    """Train ``cfg`` (or continue the run ``resume``); turn each way a run can end early into an exit."""
-    from latentprobe import config as config_mod
+    from latentprobe import study
     from latentprobe import train as train_mod
     from latentprobe.errors import ConfigError, NonFiniteLoss
 
     progress = _progress if sys.stderr.isatty() else None
     try:
-        if resume is not None:
-            return [train_mod.resume(resume, progress=progress)]
-        return train_mod.run(cfg, progress=progress)
+        return study.summary_line(train_mod.resume(run_dir, progress=progress))
     except ConfigError as exc:
         # Raised once the data is read (data.labels larger than the train split ...): name the file.
-        source = config if config is not None else resume / rundir.CONFIG
-        raise _fail(config_mod.locate(exc, source, overrides)) from None
+        raise _fail(config_mod.locate(exc, run_dir / rundir.CONFIG)) from None
     except UserError as exc:
         raise _fail(exc) from None
     except NonFiniteLoss as exc:
         where = getattr(exc, "run_dir", "?")
         typer.echo(f"error: {where}: training failed in epoch {exc.epoch}: {exc} (status: failed)", err=True)
         raise typer.Exit(1) from None
-    except KeyboardInterrupt as exc:
-        run_dir = getattr(exc, "run_dir", None)
-        where = f"{run_dir}: " if run_dir else ""
-        hint = f"; continue with: latentprobe train --resume {run_dir}" if run_dir else ""
-        typer.echo(f"interrupted: {where}status: interrupted{hint}", err=True)
+    except KeyboardInterrupt:
+        hint = f"; continue with: latentprobe train --resume {run_dir}"
+        typer.echo(f"interrupted: {run_dir}: status: interrupted{hint}", err=True)
         raise typer.Exit(130) from None
-
-
-def _summary_line(summary: dict) -> str:
-    """One finished run: its directory, test probe accuracy against chance, and training time."""
-    test = summary["metrics"]["test"]
-    # A variant may have no reconstruction (supervised) or its own classifier (aae): show what exists.
-    extra = "".join(
-        f"  test/{name} {test[name]:.4f}"
-        for name in ("classifier_accuracy", "reconstruction_loss")
-        if name in test
-    )
-    return (
-        f"{summary['run_dir']}  test/probe_accuracy {test['probe_accuracy']:.4f}"
-        f"  (chance {test['chance_accuracy']:.4f}){extra}"
-        f"  train {summary['timing']['train_seconds']:.1f}s"
-    )
 
 
 @app.command()
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
     """Check a config without training (fast: imports no TensorFlow)."""
-    from latentprobe import config as config_mod
+    from latentprobe import grid
 
     try:
-        cfg = config_mod.load(config, set_ or [])
+        study = grid.load(config, set_ or [])
     except UserError as exc:
         raise _fail(exc) from None
-    typer.echo(f"{config}: ok ({len(cfg.expand())} run(s))")
+    varying = f", varying {', '.join(study.keys)}" if study.keys else ""
+    typer.echo(f"{config}: ok ({len(study.runs)} run(s){varying})")
 
 
 @app.command(name="eval")

@@ -128,24 +128,6 @@ class RunConfig:
         return isinstance(self.model.latent, int) and isinstance(self.seed, int)
 
 
-def with_seeds(config: RunConfig, count: int) -> RunConfig:
-    """The config run under ``count`` seeds, counting up from its own seed (``train --seeds N``).
-
-    Raises:
-        ConfigError: the config already lists several seeds, or ``count`` is below 1.
-    """
-    if count < 1:
-        raise ConfigError("seed", f"expected a number of seeds >= 1, got {count}", "--seeds")
-    if len(config.seeds) > 1:
-        raise ConfigError(
-            "seed",
-            f"expected a single seed in the config to count up from, got {list(config.seeds)}",
-            "--seeds",
-        )
-    first = config.seeds[0]
-    return dataclasses.replace(config, seed=first if count == 1 else tuple(range(first, first + count)))
-
-
 def _as_tuple(value: int | tuple[int, ...]) -> tuple[int, ...]:
     return (value,) if isinstance(value, int) else tuple(value)
 
@@ -165,10 +147,11 @@ def load(path: str | Path, overrides: Overrides = ()) -> RunConfig:
             the ``--set`` option that set the key).
     """
     source = str(path)
-    return load_text(_read_text(Path(path), source), overrides, source)
+    return load_text(read_file(Path(path), source), overrides, source)
 
 
-def _read_text(path: Path, source: str) -> str:
+def read_file(path: Path, source: str) -> str:
+    """The config file's text; a missing, unreadable or non-UTF-8 file is a ConfigError naming it."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -242,7 +225,7 @@ def validate_raw(
     try:
         return from_dict(raw)
     except ConfigError as exc:
-        raise _locate(exc, source, lines, overrides) from None
+        raise locate_error(exc, source, lines, overrides) from None
 
 
 def from_dict(raw: dict[str, Any]) -> RunConfig:
@@ -366,6 +349,8 @@ def _apply_override(raw: dict[str, Any], item: str) -> str:
     dotted, _, text = item.partition("=")
     dotted = dotted.strip()
     parts = dotted.split(".")
+    if parts[0] == "grid" and len(parts) > 2:  # grid's keys are themselves dotted: grid.model.kind=[...]
+        parts = ["grid", ".".join(parts[1:])]
     where = f"--set {item}"
     if not all(parts):
         raise ConfigError(dotted, "empty part in the override's key", where)
@@ -399,12 +384,14 @@ def _override_of(key: str, overrides: Overrides) -> str | None:
     return None
 
 
-def _locate(error: ConfigError, source: str, lines: dict[str, int], overrides: Overrides) -> ConfigError:
+def locate_error(
+    error: ConfigError, source: str, lines: dict[str, int], overrides: Overrides = ()
+) -> ConfigError:
     """Name where a key's bad value came from: the ``--set`` option that set it, or the file's line."""
     item = _override_of(error.key, overrides)
     if item is not None:
         return ConfigError(error.key, error.problem, f"--set {item}")
-    return error.located(source, _line_of(lines, error.key))
+    return error.located(source, line_of(lines, error.key))
 
 
 class _Loader(yaml.SafeLoader):
@@ -445,15 +432,18 @@ def locate(error: ConfigError, path: str | Path, overrides: Overrides = ()) -> C
         lines = _key_lines(yaml.compose(Path(path).read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         lines = {}
-    return _locate(error, str(path), lines, overrides)
+    return locate_error(error, str(path), lines, overrides)
 
 
-def _line_of(lines: dict[str, int], key: str) -> int | None:
+def line_of(lines: dict[str, int], key: str) -> int | None:
     """The YAML line of ``key`` or, failing that, of the nearest key above it that has one."""
     while key:
         if key in lines:
             return lines[key] if lines[key] != SET_BY_OVERRIDE else None
-        key = key.rsplit(".", 1)[0] if "." in key else ""
+        if key.endswith("]"):  # a list item (grid.model.kind[2]): the list's line
+            key = key[: key.rindex("[")]
+        else:
+            key = key.rsplit(".", 1)[0] if "." in key else ""
     return None
 
 

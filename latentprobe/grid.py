@@ -21,17 +21,18 @@ import decimal
 import difflib
 import json
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from latentprobe import config as config_mod
 from latentprobe.config import RunConfig
 from latentprobe.errors import ConfigError
+from latentprobe.settings import VARIANT_SETTINGS
 
 GRID = "grid"
+#: Every model kind (the TF-free table the config checks model.kind against).
+VARIANT_KINDS = tuple(VARIANT_SETTINGS)
 #: The list shorthands of today's configs: a list under these keys is a grid axis over them.
 SHORTHANDS = ("model.latent", "seed")
 #: Keys a study cannot vary: they decide where the study itself lives.
@@ -80,7 +81,8 @@ def expand_grid(
     raw: dict[str, Any],
     lines: dict[str, int] | None = None,
     source: str = "<config>",
-    variant_kinds: Collection[str] = (),
+    variant_kinds: Collection[str] = VARIANT_KINDS,
+    overrides: Sequence[str] = (),
 ) -> Grid:
     """Expand a raw config mapping (as YAML gives it) with an optional ``grid:`` into validated runs.
 
@@ -88,7 +90,8 @@ def expand_grid(
         raw: the config mapping; it is not modified.
         lines: dotted key (``grid.model.kind[2]``, ``model.vae``) -> 1-based YAML line, for errors.
         source: the config file's name, for errors.
-        variant_kinds: the model kinds that have a settings block (``model.<kind>``).
+        variant_kinds: the model kinds (a settings block is named ``model.<kind>``).
+        overrides: the ``--set`` items applied to ``raw``: an error in a key one of them set names it.
 
     Raises:
         ConfigError: the first problem found, naming the file, the key (``grid.model.kind[2]`` for a
@@ -97,7 +100,8 @@ def expand_grid(
     lines = lines or {}
 
     def error(key: str, problem: str, line_key: str | None = None) -> ConfigError:
-        return ConfigError(key, problem, source, line_of(lines, line_key or key))
+        located = config_mod.locate_error(ConfigError(line_key or key, problem), source, lines, overrides)
+        return ConfigError(key, problem, located.source, located.line)
 
     if not isinstance(raw, dict):
         raise error("", f"expected a mapping of keys at the top level, got {_kind(raw)}")
@@ -143,6 +147,19 @@ def expand_grid(
         for name, combo, cfg in zip(names, combos, configs, strict=True)
     ]
     return Grid(tuple(a.key for a in varying), {a.key: list(a.values) for a in axes}, runs)
+
+
+def load(path: str | Path, overrides: Sequence[str] = (), seeds: int | None = None) -> Grid:
+    """The study a config file describes, with ``--set`` overrides and ``train --seeds N``, validated.
+
+    Raises:
+        ConfigError: the first problem, naming the file and line, or the ``--set`` / ``--seeds`` option.
+    """
+    source = str(path)
+    raw, lines = config_mod.read_raw(config_mod.read_file(Path(path), source), overrides, source)
+    if seeds is not None:
+        raw = with_seed_count(raw, seeds)
+    return expand_grid(raw, lines, source, VARIANT_KINDS, overrides)
 
 
 def with_seed_count(raw: dict[str, Any], count: int, source: str = "--seeds") -> dict[str, Any]:
@@ -363,102 +380,7 @@ def _sanitize(text: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Reading a config file with a grid (until config.load reads grids itself)
-
-
-def read_raw(path: str | Path, overrides: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, int]]:
-    """A YAML config file as a raw mapping with ``--set`` overrides applied, and its key -> line map.
-
-    ``--set grid.model.kind=[ae,vae]`` sets the grid axis ``model.kind``.
-
-    Raises:
-        ConfigError: the file is missing, unreadable or not a YAML mapping; an override is malformed.
-    """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("", "file not found", source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("", f"cannot read file ({exc})", source) from None
-    try:
-        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-        lines = key_lines(yaml.compose(text, Loader=_Loader))  # noqa: S506
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError("", f"invalid YAML: {problem}", source, mark.line + 1 if mark else None) from None
-    raw = {} if raw is None else raw
-    if not isinstance(raw, dict):
-        raise ConfigError("", f"expected a mapping of keys at the top level, got {_kind(raw)}", source)
-    for item in overrides:
-        _apply_override(raw, item)
-        lines = {k: v for k, v in lines.items() if not _overridden(k, item.partition("=")[0].strip())}
-    return raw, lines
-
-
-def key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
-    """Map each dotted key (and list item, ``grid.model.kind[2]``) of a composed YAML document to its line."""
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
-            lines[key] = key_node.start_mark.line + 1
-            lines.update(key_lines(value_node, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[f"{prefix}[{i}]"] = item.start_mark.line + 1
-    return lines
-
-
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader reading ``1e-3`` as a float (YAML 1.2), as the config loader does."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-
-
-def _apply_override(raw: dict[str, Any], item: str) -> None:
-    if "=" not in item:
-        raise ConfigError("", f"override {item!r} is not of the form key.path=value", "--set")
-    dotted, _, text = item.partition("=")
-    dotted = dotted.strip()
-    if not dotted or not all(dotted.split(".")):
-        raise ConfigError(dotted, "empty part in the override's key", "--set")
-    try:
-        value = yaml.load(text, Loader=_Loader) if text.strip() else None  # noqa: S506
-    except yaml.YAMLError:
-        raise ConfigError(dotted, f"cannot parse override value {text!r} as YAML", "--set") from None
-    if dotted.startswith(GRID + "."):
-        grid = raw.get(GRID)
-        if grid is None:
-            grid = raw[GRID] = {}
-        if not isinstance(grid, dict):
-            raise ConfigError(GRID, f"is {_kind(grid)}, not a mapping of keys", "--set")
-        grid[dotted[len(GRID) + 1 :]] = value
-        return
-    parts = dotted.split(".")
-    node = raw
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(".".join(parts[: i + 1]), f"is {_kind(child)}, not a mapping of keys", "--set")
-        node = child
-    node[parts[-1]] = value
-
-
-def _overridden(line_key: str, dotted: str) -> bool:
-    return line_key == dotted or line_key.startswith((dotted + ".", dotted + "["))
-
-
-# --------------------------------------------------------------------------------------------------
-# Small helpers
+# Paths in a raw mapping
 
 
 def _get_path(raw: dict[str, Any], key: str) -> Any:
@@ -499,20 +421,6 @@ def _del_path(raw: dict[str, Any], key: str) -> None:
 
 def _value_at(raw: dict[str, Any], key: str, defaults: dict[str, Any]) -> Any:
     return _get_path(raw, key) if _has_path(raw, key) else _get_path(defaults, key)
-
-
-def line_of(lines: dict[str, int], key: str) -> int | None:
-    """The YAML line of ``key``, or of the nearest enclosing key or list that has one."""
-    while key:
-        if key in lines:
-            return lines[key]
-        if key.endswith("]"):
-            key = key[: key.rindex("[")]
-        elif "." in key:
-            key = key.rsplit(".", 1)[0]
-        else:
-            return None
-    return None
 
 
 def _canonical(value: Any) -> str:

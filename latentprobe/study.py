@@ -367,29 +367,11 @@ class LineDisplay:
 
 
 def load_grid(config_path: Path, overrides: Sequence[str] = (), seeds: int | None = None) -> grid_mod.Grid:
-    """The study a config file (with ``--set`` overrides and ``--seeds N``) describes, validated.
-
-    Raises:
-        ConfigError: naming the file (or --set / --seeds), the key and the line.
-    """
-    raw, lines = grid_mod.read_raw(config_path, overrides)
-    if seeds is not None:
-        raw = grid_mod.with_seed_count(raw, seeds)
-    return grid_mod.expand_grid(raw, lines, str(config_path), _variant_kinds())
+    """The study a config file (with ``--set`` overrides and ``--seeds N``) describes, validated."""
+    return grid_mod.load(config_path, overrides, seeds)
 
 
-def _variant_kinds() -> list[str]:
-    # The registry's names; a TF-free table once the config no longer imports the models. Until then
-    # this import loads TensorFlow in the driver: without its chatter on the terminal.
-    from latentprobe.executors.worker import quiet_stderr
-
-    with quiet_stderr():
-        from latentprobe.models import MODELS
-
-    return list(MODELS)
-
-
-def check_data(grid: grid_mod.Grid, config_path: Path) -> None:
+def check_data(grid: grid_mod.Grid, config_path: Path, overrides: Sequence[str] = ()) -> None:
     """Load each distinct data setting once, so a data problem stops the study before any run starts.
 
     Raises:
@@ -405,10 +387,7 @@ def check_data(grid: grid_mod.Grid, config_path: Path) -> None:
             try:
                 data.load(run.config.data, run.config.seed)
             except ConfigError as exc:
-                if exc.source is not None:
-                    raise
-                lines = grid_mod.read_raw(config_path)[1]
-                raise exc.located(str(config_path), grid_mod.line_of(lines, exc.key)) from None
+                raise config_mod.locate(exc, config_path, overrides) from None
 
 
 def train_study(
@@ -435,7 +414,7 @@ def train_study(
         first = grid.runs[0].config
         study_dir = Path(first.output.dir) / first.name
         plan(grid, study_dir)  # a run directory of another config stops us before anything trains
-        check_data(grid, config_path)
+        check_data(grid, config_path, overrides)
         chosen = executors.create(executor, jobs, threads, address)
     except UserError as exc:
         out(f"error: {exc}", err=True)
@@ -465,9 +444,13 @@ def train_study(
 
 def _result_line(run: StudyRun) -> str:
     try:
-        summary = rundir.read_json(run.run_dir / rundir.SUMMARY)
+        return summary_line(rundir.read_json(run.run_dir / rundir.SUMMARY))
     except RunDirError as exc:
         return f"{run.run_dir}  ({exc})"
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """One finished run: its directory, test probe accuracy against chance, and training time."""
     test = summary["metrics"]["test"]
     # A variant may have no reconstruction (supervised) or its own classifier (aae): show what exists.
     shown = [name for name in ("classifier_accuracy", "reconstruction_loss") if name in test]

@@ -25,16 +25,13 @@ model:
 def expand_text(tmp_path, text: str, overrides=(), seeds=None) -> grid_mod.Grid:
     path = tmp_path / "study.yaml"
     path.write_text(text)
-    raw, lines = grid_mod.read_raw(path, overrides)
-    if seeds is not None:
-        raw = grid_mod.with_seed_count(raw, seeds)
-    return grid_mod.expand_grid(raw, lines, "study.yaml", MODELS)
+    return grid_mod.load(path, overrides, seeds)
 
 
 def error_of(tmp_path, text: str, overrides=()) -> str:
     with pytest.raises(ConfigError) as info:
         expand_text(tmp_path, text, overrides)
-    return str(info.value)
+    return str(info.value).replace(f"{tmp_path}/", "")
 
 
 def test_product_of_the_lists_with_values_and_names(tmp_path):
@@ -144,7 +141,7 @@ def test_a_grid_key_that_is_no_config_key(tmp_path):
 
 def test_a_grid_key_from_the_set_option(tmp_path):
     assert error_of(tmp_path, BASE, overrides=["grid.train.epoch=[1,2]"]) == (
-        "study.yaml: grid.train.epoch: not a config key; did you mean 'grid.train.epochs'?"
+        "--set grid.train.epoch=[1,2]: grid.train.epoch: not a config key; did you mean 'grid.train.epochs'?"
     )
 
 
