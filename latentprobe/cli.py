@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -242,33 +242,78 @@ def eval_(
 
 @app.command()
 def compare(
-    runs: Annotated[list[Path], typer.Argument(help="Run or sweep directories.", show_default=False)],
+    runs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Runs, or directories holding runs (a study, a sweep, an output directory).",
+            show_default=False,
+        ),
+    ],
     format_: Annotated[str, typer.Option("--format", "-f", help="table, markdown, json or csv.")] = "table",
+    rows: Annotated[
+        Optional[str],  # noqa: UP045 (typer needs Optional here)
+        typer.Option("--rows", help="Pivot: a row per value of this config key, e.g. model.kind."),
+    ] = None,
+    cols: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--cols", help="Pivot: a column per value of this config key, e.g. model.latent."),
+    ] = None,
+    metric: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--metric",
+            help="The pivot's and the plot's metric, e.g. test/probe_accuracy or eval/linear@all "
+            "[pivot default: test/probe_accuracy; plot default: each headline metric the runs have].",
+        ),
+    ] = None,
     plot: Annotated[
-        Optional[Path],  # noqa: UP045 (typer needs Optional here)
-        typer.Option("--plot", help="Write the capacity plot (metrics against latent size) to this PNG."),
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--plot",
+            help="Write the capacity plot (the metric against model.latent, or --cols; a line per "
+            "model.kind, or --rows) to this PNG.",
+        ),
     ] = None,
 ) -> None:
-    """Set runs side by side; runs differing only by seed get mean ± 95% CI and paired tests."""
+    """Set runs side by side; runs differing only by seed get mean ± 95% CI and paired tests.
+
+    With --rows/--cols: a pivot table of one metric, each cell mean ± 95% CI (n runs).
+    Exit codes: 0 shown, 2 bad input (nothing to compare, a bad option, runs that cannot be plotted).
+    """
     from latentprobe import comparison
 
     if format_ not in comparison.FORMATS:
         choices = ", ".join(comparison.FORMATS)
         raise _fail(UserError(f"--format: unknown format {format_!r} (expected one of: {choices})"))
+    if metric is not None and rows is None and cols is None and plot is None:
+        raise _fail(UserError("--metric: picks the metric of a pivot (--rows, --cols) or a plot (--plot)"))
     records, problems = comparison.load_runs(runs)
-    for p in problems:
-        reason = p.reason if p.reason.startswith(str(p.path)) else f"{p.path}: {p.reason}"
-        typer.echo(f"warning: {reason}", err=True)
     if not records:
+        for p in problems:
+            typer.echo(f"warning: {_problem_line(p)}", err=True)
         raise _fail(UserError("no complete run to compare"))
     table = comparison.build_table(records, problems)
-    typer.echo(comparison.render(table, format_))
-    if plot is not None:
-        try:
-            written = comparison.write_capacity_plot(table, plot)
-        except UserError as exc:
-            raise _fail(exc) from None
+    try:
+        pivot = None
+        if rows is not None or cols is not None:
+            pivot = comparison.build_pivot(
+                table.records, table.labels, metric or comparison.DEFAULT_METRIC, rows, cols
+            )
+        # Plotted before anything is printed: runs that cannot be plotted print one line, nothing else.
+        written = comparison.write_capacity_plot(table, plot, metric, rows, cols) if plot else None
+    except UserError as exc:
+        raise _fail(exc) from None
+    for p in problems:
+        typer.echo(f"warning: {_problem_line(p)}", err=True)
+    typer.echo(comparison.render_pivot(pivot, format_) if pivot else comparison.render(table, format_))
+    if written is not None:
         typer.echo(f"wrote {written}", err=True)
+
+
+def _problem_line(problem: Any) -> str:
+    """A run compare could not read: its reason, led by its path."""
+    reason = problem.reason
+    return reason if reason.startswith(str(problem.path)) else f"{problem.path}: {reason}"
 
 
 if __name__ == "__main__":  # python -m latentprobe.cli
