@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -16,6 +17,7 @@ from latentprobe.errors import UserError
 
 if TYPE_CHECKING:
     from latentprobe.config import RunConfig
+    from latentprobe.evaluation.options import EvalOptions
 
 app = typer.Typer(
     help="Train autoencoders, probe their latent space, eval and compare runs.",
@@ -207,7 +209,13 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
 
 @app.command(name="eval")
 def eval_(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="A run directory, or directories holding runs (a study, a sweep, an output directory).",
+            show_default=False,
+        ),
+    ],
     budgets: Annotated[
         str, typer.Option(help="Labels per class for the offline probes, or all.")
     ] = "10,100,all",
@@ -216,20 +224,47 @@ def eval_(
     seed: Annotated[int, typer.Option(min=0, help="Eval seed: label budgets, controls, subsamples.")] = 0,
     controls: Annotated[bool, typer.Option(help="Probe a random encoder and PCA of the inputs too.")] = True,
     tsne: Annotated[bool, typer.Option(help="Also draw a t-SNE of a test subsample (slow).")] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Evaluate this many runs at once, in worker processes (cores / N threads each).",
+        ),
+    ] = 1,
 ) -> None:
-    """Read a saved run's latent space several ways (no retraining); write eval.json, plots, TensorBoard."""
-    _load_tensorflow()
-    try:
-        from latentprobe import evaluation
+    """Read a saved run's latent space several ways (no retraining); write eval.json, plots, TensorBoard.
 
-        options = evaluation.EvalOptions(
-            budgets=evaluation.parse_budgets(budgets),
-            probes=evaluation.parse_probes(probes),
+    Given a directory of runs, evaluates every run under it, one line per run.
+    Exit codes: 0 evaluated, 1 some run failed to evaluate (the others still were), 2 bad input.
+    """
+    # The evaluation package imports TensorFlow (and its native start-up chatter): quietly, first.
+    _load_tensorflow()
+    from latentprobe.evaluation.options import EvalOptions, parse_budgets, parse_probes
+
+    try:
+        options = EvalOptions(
+            budgets=parse_budgets(budgets),
+            probes=parse_probes(probes),
             k=k,
             seed=seed,
             controls=controls,
             tsne=tsne,
         )
+        found = rundir.find_runs(run_dirs)
+    except UserError as exc:
+        raise _fail(exc) from None
+    if len(run_dirs) == 1 and found == [run_dirs[0]]:
+        _eval_one(run_dirs[0], options)
+    else:
+        _eval_many(found, options, jobs)
+
+
+def _eval_one(run_dir: Path, options: EvalOptions) -> None:
+    """One run: its metrics, the report table and where it was written."""
+    from latentprobe import evaluation
+
+    try:
         report = evaluation.evaluate(run_dir, options)
     except UserError as exc:
         raise _fail(exc) from None
@@ -238,6 +273,38 @@ def eval_(
     typer.echo(evaluation.render_report(report), nl=False)
     written = Path(report["run_dir"]) / rundir.EVAL
     typer.echo(f"wrote {written} in {report['timing']['total_seconds']:.1f}s")
+
+
+def _eval_many(run_dirs: list[Path], options: EvalOptions, jobs: int) -> None:
+    """Every run, one line each as it finishes; exit 1 after all if any failed."""
+    from latentprobe.evaluation.batch import evaluate_runs
+
+    def line(result: Any) -> None:
+        if result.ok:
+            name, accuracy = result.main
+            typer.echo(
+                f"{result.run_dir}  eval/{name} {accuracy:.4f}  "
+                f"test/probe_accuracy {result.probe_accuracy:.4f}  ({result.seconds:.1f}s)"
+            )
+        else:
+            reason = result.error
+            where = "" if reason.startswith(str(result.run_dir)) else f"{result.run_dir}: "
+            typer.echo(f"error: {where}{reason}", err=True)
+
+    started = time.perf_counter()
+    try:
+        results = evaluate_runs(run_dirs, options, jobs, on_result=line)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: eval stopped; runs without a new eval.json keep their old one", err=True)
+        raise typer.Exit(130) from None
+    failed = sum(not r.ok for r in results)
+    typer.echo(
+        f"evaluated {len(results) - failed} of {len(results)} runs in {time.perf_counter() - started:.1f}s"
+        + (f"; {failed} failed" if failed else ""),
+        err=True,
+    )
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()
