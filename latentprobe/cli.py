@@ -238,8 +238,6 @@ def eval_(
     Given a directory of runs, evaluates every run under it, one line per run.
     Exit codes: 0 evaluated, 1 some run failed to evaluate (the others still were), 2 bad input.
     """
-    # The evaluation package imports TensorFlow (and its native start-up chatter): quietly, first.
-    _load_tensorflow()
     from latentprobe.evaluation.options import EvalOptions, parse_budgets, parse_probes
 
     try:
@@ -254,7 +252,10 @@ def eval_(
         found = rundir.find_runs(run_dirs)
     except UserError as exc:
         raise _fail(exc) from None
-    if len(run_dirs) == 1 and found == [run_dirs[0]]:
+    single = len(run_dirs) == 1 and found == [run_dirs[0]]
+    if single or jobs == 1:
+        _load_tensorflow()  # workers (--jobs N) import their own
+    if single:
         _eval_one(run_dirs[0], options)
     else:
         _eval_many(found, options, jobs)

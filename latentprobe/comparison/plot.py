@@ -62,7 +62,10 @@ def capacity_data(
         shown = ", ".join(sorted(pivot_mod.show_value(v) for v in xs))
         raise UserError(f"--plot: {x_key} must be a number in every run to go along x (found: {shown})")
     if len(xs) < 2:
-        raise UserError(f"--plot: needs runs over at least two values of {x_key} (found only {xs.pop()})")
+        raise UserError(
+            f"--plot: a capacity plot needs runs that differ only in {x_key} (and seed) within each "
+            f"{line_key}, over at least two values of {x_key}; these have {x_key} {xs.pop()} only"
+        )
     _check_one_experiment_per_point(table, line_key, x_key)
     if metric is not None:
         pivot_mod.check_metric(records, metric)
@@ -98,8 +101,8 @@ def _check_one_experiment_per_point(table: Table, line_key: str, x_key: str) -> 
     if other:
         keys = ", ".join(sorted(other))
         raise UserError(
-            f"--plot: a line per {line_key} along {x_key}, but the runs of one line also differ in {keys}; "
-            f"choose the line key with --rows, or compare fewer runs"
+            f"--plot: a capacity plot needs runs that differ only in {x_key} (and seed) within each "
+            f"{line_key}; these also differ in {keys} (give one as --rows, or compare fewer runs)"
         )
 
 

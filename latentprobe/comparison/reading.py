@@ -23,7 +23,6 @@ from latentprobe.rundir import (
     read_json,
     read_study_runs,
     read_summary,
-    unique_runs,
 )
 
 #: Read from summary.json's ``timing``; shown after every other metric.
@@ -145,20 +144,24 @@ def load_runs(paths: Iterable[str | Path]) -> tuple[list[RunRecord], list[Proble
     A path that cannot be read (no run under it, no summary, bad JSON, status not completed, a bad
     sweep.json or study.json) becomes a ``Problem`` instead of an exception, so the other runs still show.
     """
-    found: list[Path] = []
+    records: list[RunRecord] = []
     problems: list[Problem] = []
+    values = _StudyValues()
+    seen: set[Path] = set()
     for given in map(Path, paths):
         try:
-            found.extend(discover_runs(given))
+            found = discover_runs(given)
         except RunDirError as e:
             problems.append(Problem(given, str(e)))
-    values = _StudyValues()
-    records: list[RunRecord] = []
-    for path in unique_runs(found):
-        try:
-            records.append(read_run(path, values.of(path)))
-        except RunDirError as e:
-            problems.append(Problem(path, str(e)))
+            continue
+        for path in found:
+            if path.resolve() in seen:  # given twice, or both on its own and in its study
+                continue
+            seen.add(path.resolve())
+            try:
+                records.append(read_run(path, values.of(path)))
+            except RunDirError as e:
+                problems.append(Problem(path, str(e)))
     return records, problems
 
 
