@@ -5,14 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from latentprobe import __version__, rundir
 from latentprobe.errors import UserError
+
+if TYPE_CHECKING:
+    from latentprobe.evaluation.options import EvalOptions
 
 app = typer.Typer(
     help="Train autoencoders, probe their latent space, eval and compare runs.",
@@ -210,7 +214,13 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
 
 @app.command(name="eval")
 def eval_(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="A run directory, or directories holding runs (a study, a sweep, an output directory).",
+            show_default=False,
+        ),
+    ],
     budgets: Annotated[
         str, typer.Option(help="Labels per class for the offline probes, or all.")
     ] = "10,100,all",
@@ -219,20 +229,48 @@ def eval_(
     seed: Annotated[int, typer.Option(min=0, help="Eval seed: label budgets, controls, subsamples.")] = 0,
     controls: Annotated[bool, typer.Option(help="Probe a random encoder and PCA of the inputs too.")] = True,
     tsne: Annotated[bool, typer.Option(help="Also draw a t-SNE of a test subsample (slow).")] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Evaluate this many runs at once, in worker processes (cores / N threads each).",
+        ),
+    ] = 1,
 ) -> None:
-    """Read a saved run's latent space several ways (no retraining); write eval.json, plots, TensorBoard."""
-    _load_tensorflow()
-    try:
-        from latentprobe import evaluation
+    """Read a saved run's latent space several ways (no retraining); write eval.json, plots, TensorBoard.
 
-        options = evaluation.EvalOptions(
-            budgets=evaluation.parse_budgets(budgets),
-            probes=evaluation.parse_probes(probes),
+    Given a directory of runs, evaluates every run under it, one line per run.
+    Exit codes: 0 evaluated, 1 some run failed to evaluate (the others still were), 2 bad input.
+    """
+    from latentprobe.evaluation.options import EvalOptions, parse_budgets, parse_probes
+
+    try:
+        options = EvalOptions(
+            budgets=parse_budgets(budgets),
+            probes=parse_probes(probes),
             k=k,
             seed=seed,
             controls=controls,
             tsne=tsne,
         )
+        found = rundir.find_runs(run_dirs)
+    except UserError as exc:
+        raise _fail(exc) from None
+    single = len(run_dirs) == 1 and found == [run_dirs[0]]
+    if single or jobs == 1:
+        _load_tensorflow()  # workers (--jobs N) import their own
+    if single:
+        _eval_one(run_dirs[0], options)
+    else:
+        _eval_many(found, options, jobs)
+
+
+def _eval_one(run_dir: Path, options: EvalOptions) -> None:
+    """One run: its metrics, the report table and where it was written."""
+    from latentprobe import evaluation
+
+    try:
         report = evaluation.evaluate(run_dir, options)
     except UserError as exc:
         raise _fail(exc) from None
@@ -243,35 +281,112 @@ def eval_(
     typer.echo(f"wrote {written} in {report['timing']['total_seconds']:.1f}s")
 
 
+def _eval_many(run_dirs: list[Path], options: EvalOptions, jobs: int) -> None:
+    """Every run, one line each as it finishes; exit 1 after all if any failed."""
+    from latentprobe.evaluation.batch import evaluate_runs
+
+    def line(result: Any) -> None:
+        if result.ok:
+            name, accuracy = result.main
+            typer.echo(
+                f"{result.run_dir}  eval/{name} {accuracy:.4f}  "
+                f"test/probe_accuracy {result.probe_accuracy:.4f}  ({result.seconds:.1f}s)"
+            )
+        else:
+            reason = result.error
+            where = "" if reason.startswith(str(result.run_dir)) else f"{result.run_dir}: "
+            typer.echo(f"error: {where}{reason}", err=True)
+
+    started = time.perf_counter()
+    try:
+        results = evaluate_runs(run_dirs, options, jobs, on_result=line)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: eval stopped; runs without a new eval.json keep their old one", err=True)
+        raise typer.Exit(130) from None
+    failed = sum(not r.ok for r in results)
+    typer.echo(
+        f"evaluated {len(results) - failed} of {len(results)} runs in {time.perf_counter() - started:.1f}s"
+        + (f"; {failed} failed" if failed else ""),
+        err=True,
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command()
 def compare(
-    runs: Annotated[list[Path], typer.Argument(help="Run or sweep directories.", show_default=False)],
+    runs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Runs, or directories holding runs (a study, a sweep, an output directory).",
+            show_default=False,
+        ),
+    ],
     format_: Annotated[str, typer.Option("--format", "-f", help="table, markdown, json or csv.")] = "table",
+    rows: Annotated[
+        Optional[str],  # noqa: UP045 (typer needs Optional here)
+        typer.Option("--rows", help="Pivot: a row per value of this config key, e.g. model.kind."),
+    ] = None,
+    cols: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--cols", help="Pivot: a column per value of this config key, e.g. model.latent."),
+    ] = None,
+    metric: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--metric",
+            help="The pivot's and the plot's metric, e.g. test/probe_accuracy or eval/linear@all "
+            "[pivot default: test/probe_accuracy; plot default: each headline metric the runs have].",
+        ),
+    ] = None,
     plot: Annotated[
-        Optional[Path],  # noqa: UP045 (typer needs Optional here)
-        typer.Option("--plot", help="Write the capacity plot (metrics against latent size) to this PNG."),
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--plot",
+            help="Write the capacity plot (the metric against model.latent, or --cols; a line per "
+            "model.kind, or --rows) to this PNG.",
+        ),
     ] = None,
 ) -> None:
-    """Set runs side by side; runs differing only by seed get mean ± 95% CI and paired tests."""
+    """Set runs side by side; runs differing only by seed get mean ± 95% CI and paired tests.
+
+    With --rows/--cols: a pivot table of one metric, each cell mean ± 95% CI (n runs).
+    Exit codes: 0 shown, 2 bad input (nothing to compare, a bad option, runs that cannot be plotted).
+    """
     from latentprobe import comparison
 
     if format_ not in comparison.FORMATS:
         choices = ", ".join(comparison.FORMATS)
         raise _fail(UserError(f"--format: unknown format {format_!r} (expected one of: {choices})"))
+    if metric is not None and rows is None and cols is None and plot is None:
+        raise _fail(UserError("--metric: picks the metric of a pivot (--rows, --cols) or a plot (--plot)"))
     records, problems = comparison.load_runs(runs)
-    for p in problems:
-        reason = p.reason if p.reason.startswith(str(p.path)) else f"{p.path}: {p.reason}"
-        typer.echo(f"warning: {reason}", err=True)
     if not records:
+        for p in problems:
+            typer.echo(f"warning: {_problem_line(p)}", err=True)
         raise _fail(UserError("no complete run to compare"))
     table = comparison.build_table(records, problems)
-    typer.echo(comparison.render(table, format_))
-    if plot is not None:
-        try:
-            written = comparison.write_capacity_plot(table, plot)
-        except UserError as exc:
-            raise _fail(exc) from None
+    try:
+        pivot = None
+        if rows is not None or cols is not None:
+            pivot = comparison.build_pivot(
+                table.records, table.labels, metric or comparison.DEFAULT_METRIC, rows, cols
+            )
+        # Plotted before anything is printed: runs that cannot be plotted print one line, nothing else.
+        written = comparison.write_capacity_plot(table, plot, metric, rows, cols) if plot else None
+    except UserError as exc:
+        raise _fail(exc) from None
+    for p in problems:
+        typer.echo(f"warning: {_problem_line(p)}", err=True)
+    typer.echo(comparison.render_pivot(pivot, format_) if pivot else comparison.render(table, format_))
+    if written is not None:
         typer.echo(f"wrote {written}", err=True)
+
+
+def _problem_line(problem: Any) -> str:
+    """A run compare could not read: its reason, led by its path."""
+    reason = problem.reason
+    return reason if reason.startswith(str(problem.path)) else f"{problem.path}: {reason}"
 
 
 if __name__ == "__main__":  # python -m latentprobe.cli

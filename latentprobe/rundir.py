@@ -11,7 +11,9 @@ Layout of a run directory (``train`` writes all but ``eval/``, ``plots/`` and ``
     summary.json            written last; its ``status`` says how the run ended
     eval.json eval/budgets.npz plots/   written by ``eval`` (tb/eval/ holds its images and the projector)
 
-A sweep's parent directory holds ``sweep.json``. Imports no TensorFlow, so reading runs (``compare``)
+A study's directory holds ``study.json`` (its grid and runs) and its runs; an old-style sweep's parent
+directory holds ``sweep.json``. :func:`find_runs` finds every run under directories such as these.
+Imports no TensorFlow, so reading runs (``compare``)
 stays fast.
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,6 +36,7 @@ CONFIG = "config.yaml"
 SUMMARY = "summary.json"
 EVAL = "eval.json"
 SWEEP = "sweep.json"
+STUDY = "study.json"
 ENCODER = "encoder.keras"
 DECODER = "decoder.keras"
 PROBE = "probe.keras"
@@ -83,6 +86,7 @@ SUPPORTED_SUMMARY_SCHEMA_VERSIONS = (1, 2)
 EVAL_SCHEMA_VERSION = 2
 CHECKPOINT_SCHEMA_VERSION = 1
 SWEEP_SCHEMA_VERSION = 1
+STUDY_SCHEMA_VERSION = 1
 
 
 def checkpoint_weights(epoch: int) -> str:
@@ -299,3 +303,117 @@ def expand_runs(paths: list[Path]) -> list[Path]:
     for p in map(Path, paths):
         expanded.extend(read_sweep(p) if (p / SWEEP).is_file() else [p])
     return expanded
+
+
+# ---- studies and finding runs ----
+
+
+def is_run_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a run directory: it holds config.yaml (written first) or summary.json."""
+    path = Path(path)
+    return (path / CONFIG).is_file() or (path / SUMMARY).is_file()
+
+
+def read_study(study_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check ``study_dir/study.json``: its schema version and its list of runs.
+
+    Each run is ``{"name", "values", "dir", "status", "reason"}``; ``dir`` is relative to ``study_dir``
+    and ``values`` holds the run's value of every key the grid varies.
+
+    Raises:
+        RunDirError: naming the file, if it is unreadable, of another schema, or its runs are malformed.
+    """
+    path = Path(study_dir) / STUDY
+    study = read_json(path)
+    version = study.get("schema_version")
+    if isinstance(version, bool) or version != STUDY_SCHEMA_VERSION:
+        raise RunDirError(f"{path}: missing or unsupported schema_version {version!r}")
+    runs = study.get("runs")
+    well_formed = isinstance(runs, list) and all(
+        isinstance(r, dict)
+        and isinstance(r.get("dir"), str)
+        and r["dir"]
+        and isinstance(r.get("values"), dict)
+        for r in runs
+    )
+    if not well_formed:
+        raise RunDirError(f"{path}: 'runs' must be a list of objects with a 'dir' and 'values'")
+    return study
+
+
+def read_study_runs(study_dir: str | os.PathLike[str]) -> list[tuple[Path, dict[str, Any]]]:
+    """A study's runs in study.json's order: each run's directory and its grid values.
+
+    Raises:
+        RunDirError: as :func:`read_study`.
+    """
+    study_dir = Path(study_dir)
+    return [(study_dir / r["dir"], dict(r["values"])) for r in read_study(study_dir)["runs"]]
+
+
+def discover_runs(path: str | os.PathLike[str]) -> list[Path]:
+    """Every run directory at or under ``path``, in a deterministic order.
+
+    ``path`` itself if it is a run (:func:`is_run_dir`; complete or not); a study's runs in study.json's
+    order, a sweep's in sweep.json's (listed runs are returned whether or not they exist, so that a run
+    never started is reported, not skipped); otherwise the subdirectories, in sorted order, searched the
+    same way. A run's own subfolders (tb/, checkpoints/ ...) and hidden folders are not searched.
+
+    Raises:
+        RunDirError: ``path`` does not exist, is no directory, has no run under it, or holds a bad
+            study.json or sweep.json.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RunDirError(f"{path}: no such directory")
+    if not path.is_dir():
+        raise RunDirError(f"{path}: not a directory")
+    runs = _runs_under(path, set())
+    if not runs:
+        raise RunDirError(f"{path}: not a latentprobe run and no run under it")
+    return runs
+
+
+def _runs_under(directory: Path, visited: set[Path]) -> list[Path]:
+    real = directory.resolve()
+    if real in visited:  # a symlink loop, or a folder reached twice
+        return []
+    visited.add(real)
+    if is_run_dir(directory):
+        return [directory]
+    if (directory / STUDY).is_file():
+        return [run for run, _ in read_study_runs(directory)]
+    if (directory / SWEEP).is_file():
+        return read_sweep(directory)
+    try:
+        children = sorted(directory.iterdir(), key=lambda p: p.name)
+    except OSError as e:
+        raise RunDirError(f"{directory}: cannot list: {e}") from None
+    found: list[Path] = []
+    for child in children:
+        if not child.name.startswith(".") and child.is_dir():
+            found.extend(_runs_under(child, visited))
+    return found
+
+
+def find_runs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Every run at or under each of ``paths`` (see :func:`discover_runs`), in order, each once.
+
+    A run given twice, or found both on its own and inside a study, appears where it is first found.
+
+    Raises:
+        RunDirError: for the first path that is no run and has none under it (or is unreadable).
+    """
+    return unique_runs(run for path in paths for run in discover_runs(path))
+
+
+def unique_runs(runs: Iterable[Path]) -> list[Path]:
+    """``runs`` without repeats (the same directory by any path), keeping the first of each."""
+    seen: set[Path] = set()
+    out = []
+    for run in runs:
+        real = Path(run).resolve()
+        if real not in seen:
+            seen.add(real)
+            out.append(Path(run))
+    return out

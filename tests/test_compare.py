@@ -151,7 +151,7 @@ def test_missing_and_partial_runs_become_problems_others_still_show(
     assert [p.path for p in problems] == [failed, no_summary, bad_json, ghost]
     reasons = [p.reason for p in problems]
     assert reasons[0] == f"{failed}: run did not complete (status: failed)"
-    assert reasons[1] == f"{no_summary}: not a latentprobe run (no summary.json)"
+    assert reasons[1] == f"{no_summary}: not a latentprobe run and no run under it"
     assert reasons[2].startswith(f"{bad_json / 'summary.json'}: invalid JSON")
     assert reasons[3] == f"{ghost}: no such directory"
     out = json.loads(text)

@@ -1,7 +1,10 @@
 """Runs grouped by seed: which runs repeat one experiment, their mean +- CI, and paired comparisons.
 
 Two runs belong to one group when their configs are equal except for ``seed`` and where they are
-written (``name``, ``output``). Between two groups, runs are paired by seed. Imports no TensorFlow.
+written (``name``, ``output``); for the runs of one study that is: equal grid values but for the seed.
+Groups of study runs are named by those values (``model.kind=vae model.latent=8``), other groups
+``g1``, ``g2`` ... with what sets them apart. Between two groups, runs are paired by seed. Imports no
+TensorFlow.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class Group:
         seeds: each run's seed, aligned with ``runs``.
         config: the experiment config (flat, without seed and paths).
         metrics: metric name -> values over the runs that have it, aligned with ``seeds_by_metric``.
+        values: the study grid values its runs share, seed left out (in the grid's order); None when
+            some run belongs to no study or the runs' values differ.
     """
 
     label: str
@@ -62,6 +67,7 @@ class Group:
     config: dict[str, Any]
     metrics: dict[str, list[float]] = field(default_factory=dict)
     seeds_by_metric: dict[str, list[Any]] = field(default_factory=dict)
+    values: dict[str, Any] | None = None
 
     def interval(self, metric: str) -> Interval | None:
         values = self.metrics.get(metric)
@@ -79,20 +85,31 @@ class Comparison:
     tests: dict[str, PairedTest]
 
 
-def group_runs(configs: Sequence[dict[str, Any]], metrics: Sequence[dict[str, float]]) -> list[Group]:
+def group_runs(
+    configs: Sequence[dict[str, Any]],
+    metrics: Sequence[dict[str, float]],
+    study_values: Sequence[dict[str, Any] | None] | None = None,
+) -> list[Group]:
     """Group runs by their experiment config, in order of first appearance.
 
     Args:
         configs: each run's full config (as in summary.json).
         metrics: each run's metrics (name -> value), aligned with ``configs``.
+        study_values: each run's study grid values (None for a run of no study), aligned with
+            ``configs``; they name the groups.
     """
+    if study_values is None:
+        study_values = [None] * len(configs)
     groups: dict[str, Group] = {}
-    for i, (config, values) in enumerate(zip(configs, metrics, strict=True)):
+    for i, (config, values, grid) in enumerate(zip(configs, metrics, study_values, strict=True)):
         experiment = experiment_config(config)
         key = json.dumps(experiment, sort_keys=True, default=str)
+        shared = None if grid is None else {k: v for k, v in grid.items() if k != "seed"}
         group = groups.get(key)
         if group is None:
-            group = groups[key] = Group(label="", runs=[], seeds=[], config=experiment)
+            group = groups[key] = Group(label="", runs=[], seeds=[], config=experiment, values=shared)
+        elif group.values != shared:
+            group.values = None
         seed = config.get("seed")
         group.runs.append(i)
         group.seeds.append(seed)
@@ -105,7 +122,13 @@ def group_runs(configs: Sequence[dict[str, Any]], metrics: Sequence[dict[str, fl
 
 
 def _label_groups(groups: list[Group]) -> None:
-    """``g1``, ``g2`` ... followed by the config values that tell the groups apart."""
+    """Study groups by their grid values (``model.kind=vae model.latent=8``) where that names every
+    group apart; otherwise ``g1``, ``g2`` ... followed by the config values that tell the groups apart."""
+    by_values = [" ".join(f"{k}={_show(v)}" for k, v in g.values.items()) if g.values else "" for g in groups]
+    if all(by_values) and len(set(by_values)) == len(by_values):
+        for group, label in zip(groups, by_values, strict=True):
+            group.label = label
+        return
     varying = sorted({k for g in groups for k in config_diff(groups[0].config, g.config)})
     for i, group in enumerate(groups, start=1):
         shown = ", ".join(f"{k}={_show(group.config.get(k))}" for k in varying)

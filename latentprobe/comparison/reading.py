@@ -1,5 +1,6 @@
 """Reading runs back for ``compare``: each completed run's config and every numeric metric of its
-summary.json (``<split>/<name>``, ``timing/...``) and eval.json (``eval/<name>``).
+summary.json (``<split>/<name>``, ``timing/...``) and eval.json (``eval/<name>``), and for a run of a
+study its grid values (from the study.json beside it).
 
 A path that cannot be read becomes a :class:`Problem` rather than an exception, so the other runs still
 show.
@@ -16,9 +17,11 @@ from latentprobe.errors import RunDirError
 from latentprobe.rundir import (
     EVAL,
     STATUS_COMPLETED,
+    STUDY,
     describe_incomplete,
-    expand_runs,
+    discover_runs,
     read_json,
+    read_study_runs,
     read_summary,
 )
 
@@ -43,12 +46,15 @@ class RunRecord:
         summary: the whole summary.json.
         config: the resolved config (``summary["config"]``), complete.
         metrics: every numeric metric as ``<split>/<name>`` -> float, plus ``timing/...``.
+        study_values: for a run of a study, its value of each key the grid varies (seed included);
+            None for a run of no study.
     """
 
     path: Path
     summary: dict[str, Any]
     config: dict[str, Any]
     metrics: dict[str, float]
+    study_values: dict[str, Any] | None = None
 
     def get_config(self, dotted: str) -> Any:
         """Return the config value at a dotted key (``model.latent``), or None if absent."""
@@ -95,8 +101,8 @@ def extract_metrics(summary: dict[str, Any]) -> dict[str, float]:
     return metrics
 
 
-def read_run(path: Path) -> RunRecord:
-    """Read one completed run.
+def read_run(path: Path, study_values: dict[str, Any] | None = None) -> RunRecord:
+    """Read one completed run (``study_values``: its grid values, if it belongs to a study).
 
     Raises:
         RunDirError: if it is no run, its summary is bad, it did not complete or has no metrics.
@@ -113,6 +119,7 @@ def read_run(path: Path) -> RunRecord:
         summary=summary,
         config=config if isinstance(config, dict) else {},
         metrics={**extract_metrics(summary), **read_eval_metrics(Path(path))},
+        study_values=study_values,
     )
 
 
@@ -132,22 +139,50 @@ def read_eval_metrics(path: Path) -> dict[str, float]:
 
 
 def load_runs(paths: Iterable[str | Path]) -> tuple[list[RunRecord], list[Problem]]:
-    """Read the runs at ``paths``, expanding sweep directories, in order.
+    """Read every run at or under ``paths`` (:func:`latentprobe.rundir.discover_runs`), in order, each once.
 
-    A path that cannot be read (no summary, bad JSON, status not completed, bad sweep.json) becomes
-    a ``Problem`` instead of an exception, so the other runs still show.
+    A path that cannot be read (no run under it, no summary, bad JSON, status not completed, a bad
+    sweep.json or study.json) becomes a ``Problem`` instead of an exception, so the other runs still show.
     """
     records: list[RunRecord] = []
     problems: list[Problem] = []
+    values = _StudyValues()
+    seen: set[Path] = set()
     for given in map(Path, paths):
         try:
-            run_paths = expand_runs([given])
+            found = discover_runs(given)
         except RunDirError as e:
             problems.append(Problem(given, str(e)))
             continue
-        for path in run_paths:
+        for path in found:
+            if path.resolve() in seen:  # given twice, or both on its own and in its study
+                continue
+            seen.add(path.resolve())
             try:
-                records.append(read_run(path))
+                records.append(read_run(path, values.of(path)))
             except RunDirError as e:
                 problems.append(Problem(path, str(e)))
     return records, problems
+
+
+class _StudyValues:
+    """Each run's grid values, read from the study.json of the directory holding it (read once each)."""
+
+    def __init__(self) -> None:
+        self._by_study: dict[Path, dict[Path, dict[str, Any]]] = {}
+
+    def of(self, run: Path) -> dict[str, Any] | None:
+        study_dir = run.parent.resolve()
+        if study_dir not in self._by_study:
+            self._by_study[study_dir] = self._read(study_dir)
+        return self._by_study[study_dir].get(run.resolve())
+
+    @staticmethod
+    def _read(study_dir: Path) -> dict[Path, dict[str, Any]]:
+        if not (study_dir / STUDY).is_file():
+            return {}
+        try:
+            return {path.resolve(): values for path, values in read_study_runs(study_dir)}
+        except RunDirError:
+            # A study.json beside a run that was given on its own: without it the run still compares.
+            return {}

@@ -109,7 +109,9 @@ def build_table(records: Sequence[RunRecord], problems: Sequence[Problem] = ()) 
         problems: carried through so the JSON output can list them.
     """
     names = order_metrics(name for r in records for name in r.metrics)
-    groups = groups_mod.group_runs([r.config for r in records], [r.metrics for r in records])
+    groups = groups_mod.group_runs(
+        [r.config for r in records], [r.metrics for r in records], [r.study_values for r in records]
+    )
     return Table(
         records=list(records),
         labels=make_labels([r.path for r in records]),

@@ -16,17 +16,29 @@ latent space several ways, writing ``eval.json``, plots and TensorBoard data.
 The steps are in :mod:`.run`; CLI values are parsed by :mod:`.options`; :mod:`.report` renders a report.
 """
 
-from latentprobe.evaluation.options import EvalOptions, parse_budgets, parse_probes
-from latentprobe.evaluation.report import FEATURES, headline_metrics, render_report
-from latentprobe.evaluation.run import evaluate, load_run
+from __future__ import annotations
 
-__all__ = [
-    "FEATURES",
-    "EvalOptions",
-    "evaluate",
-    "headline_metrics",
-    "load_run",
-    "parse_budgets",
-    "parse_probes",
-    "render_report",
-]
+import importlib
+from typing import Any
+
+# Loaded on first use: the run's steps import TensorFlow, while the options and the batch driver do not,
+# so `eval --jobs N` parses its options and starts its workers without TensorFlow in the parent.
+_EXPORTS = {
+    "EvalOptions": "options",
+    "parse_budgets": "options",
+    "parse_probes": "options",
+    "FEATURES": "report",
+    "headline_metrics": "report",
+    "render_report": "report",
+    "evaluate": "run",
+    "load_run": "run",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
