@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -32,40 +29,12 @@ SetOpt = Annotated[
 ]
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Hide what TensorFlow's native libraries print while loading (CUDA probing on a CPU machine).
-
-    That chatter is written to file descriptor 2 before any log setting applies, so only a redirect
-    of the descriptor silences it; Python-level errors still surface once it is restored.
-    """
-    if os.environ.get("LATENTPROBE_DEBUG"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _load_tensorflow() -> None:
     """Import TensorFlow quietly. Commands call it only once their input is checked, so that a bad
     config fails in well under a second."""
-    # TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) is noise for a command-line tool;
-    # a level the user set wins.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _quiet_native_stderr():
-        import tensorflow as tf
+    from latentprobe.runtime import import_tensorflow
 
-        tf.config.list_physical_devices("GPU")
-    # Retracing notices are about our own compiled functions, expected once per model in a sweep.
-    tf.get_logger().setLevel("ERROR")
+    import_tensorflow()
 
 
 def _fail(exc: UserError) -> typer.Exit:

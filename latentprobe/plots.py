@@ -127,33 +127,6 @@ def plot_confusion(matrix: np.ndarray, title: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_capacity(
-    latents: Sequence[int], series: dict[str, tuple[list[float], list[float | None]]], path: Path
-) -> Path:
-    """Each metric against the latent size: mean over seeds with its 95% CI as error bars.
-
-    Args:
-        latents: the latent sizes, ascending.
-        series: metric name -> (means, CI half-widths; None where there is one seed), aligned with latents.
-    """
-    n = max(len(series), 1)
-    cols = min(n, 3)
-    rows = -(-n // cols)
-    fig = Figure(figsize=(4.5 * cols, 3.5 * rows))
-    for i, (metric, (means, half)) in enumerate(series.items()):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        err = [h if h is not None else 0.0 for h in half]
-        ax.errorbar(latents, means, yerr=err, marker="o", capsize=3)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(list(latents), [str(v) for v in latents])
-        ax.set_xlabel("latent size")
-        ax.set_title(metric, fontsize="small")
-        ax.grid(alpha=0.3)
-    fig.suptitle("capacity: metric against latent size (mean, 95% CI over seeds)")
-    fig.tight_layout()
-    return _save(fig, path)
-
-
 def _class_colors(n: int) -> list:
     from matplotlib import colormaps
 

@@ -293,21 +293,6 @@ def read_sweep(sweep_dir: str | os.PathLike[str]) -> list[Path]:
     return [sweep_dir / r for r in runs]  # an absolute r replaces sweep_dir
 
 
-def expand_runs(paths: list[Path]) -> list[Path]:
-    """Replace each sweep directory (one holding sweep.json) by its runs; keep other paths.
-
-    Order is kept: the runs of a sweep appear where the sweep was named. Plain paths are not
-    checked here (the caller reports a missing run with its reason).
-    """
-    expanded: list[Path] = []
-    for p in map(Path, paths):
-        expanded.extend(read_sweep(p) if (p / SWEEP).is_file() else [p])
-    return expanded
-
-
-# ---- studies and finding runs ----
-
-
 def is_run_dir(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a run directory: it holds config.yaml (written first) or summary.json."""
     path = Path(path)

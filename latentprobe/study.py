@@ -33,9 +33,7 @@ from latentprobe import grid as grid_mod
 from latentprobe.errors import ConfigError, RunDirError, UserError
 from latentprobe.executors import RunResult, RunStarted, Task
 
-STUDY = "study.json"
 LOCK = ".study.lock"
-SCHEMA_VERSION = 1
 PENDING, RUNNING = "pending", "running"
 COMPLETED, FAILED, INTERRUPTED = executors.COMPLETED, executors.FAILED, executors.INTERRUPTED
 
@@ -210,11 +208,11 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
 def write_study(study_dir: Path, grid: grid_mod.Grid, runs: Sequence[StudyRun]) -> Path:
     """Write ``study_dir/study.json`` atomically: the grid and each run's values, directory and status."""
     study_dir.mkdir(parents=True, exist_ok=True)
-    path = study_dir / STUDY
+    path = study_dir / rundir.STUDY
     rundir.write_json(
         path,
         {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": rundir.STUDY_SCHEMA_VERSION,
             "name": runs[0].config.name if runs else study_dir.name,
             "grid": grid.to_json(),
             "keys": list(grid.keys),
@@ -231,19 +229,6 @@ def write_study(study_dir: Path, grid: grid_mod.Grid, runs: Sequence[StudyRun]) 
         },
     )
     return path
-
-
-def read_study(study_dir: Path) -> dict[str, Any]:
-    """Read ``study_dir/study.json``.
-
-    Raises:
-        RunDirError: it is missing, unreadable or of an unsupported schema.
-    """
-    path = Path(study_dir) / STUDY
-    study = rundir.read_json(path)
-    if study.get("schema_version") != SCHEMA_VERSION or not isinstance(study.get("runs"), list):
-        raise RunDirError(f"{path}: missing or unsupported schema_version {study.get('schema_version')!r}")
-    return study
 
 
 # --------------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def test_cpu_only_runs_want_no_gpu():
 def test_configure_sets_tensorflow_threads_and_hides_gpus_before_import():
     """In a fresh process (as a worker is): TensorFlow starts with the threads and GPUs it was given."""
     code = (
-        "import json, os; from latentprobe.executors import worker; worker.configure(3, '');"
+        "import json, os; from latentprobe import runtime; runtime.configure(3, '');"
         "import tensorflow as tf; t = tf.config.threading;"
         "print(json.dumps([t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads(),"
         " os.environ['CUDA_VISIBLE_DEVICES'], os.environ['OMP_NUM_THREADS'],"

@@ -15,7 +15,7 @@ from latentprobe.errors import RunDirError, UserError
 from latentprobe.rundir import (
     check_complete,
     create_run_dir,
-    expand_runs,
+    find_runs,
     read_json,
     read_summary,
     write_json,
@@ -305,10 +305,10 @@ def test_check_complete_rejects_failed_run(tmp_path: Path) -> None:
         check_complete(run)
 
 
-# ---- expand_runs ----
+# ---- find_runs over sweeps ----
 
 
-def test_expand_runs_keeps_order_and_resolves_relative(tmp_path: Path) -> None:
+def test_find_runs_keeps_a_sweeps_order_and_resolves_relative(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     sweep.mkdir()
     absolute = tmp_path / "elsewhere" / "abs-run"
@@ -316,8 +316,8 @@ def test_expand_runs_keeps_order_and_resolves_relative(tmp_path: Path) -> None:
         sweep / "sweep.json",
         {"schema_version": 1, "name": "s", "runs": ["b", str(absolute), "a"]},
     )
-    plain_before, plain_after = tmp_path / "first", tmp_path / "last"
-    got = expand_runs([plain_before, sweep, plain_after])
+    plain_before, plain_after = make_run(tmp_path / "first"), make_run(tmp_path / "last")
+    got = find_runs([plain_before, sweep, plain_after])
     assert got == [plain_before, sweep / "b", absolute, sweep / "a", plain_after]
 
 
@@ -329,8 +329,8 @@ def test_expand_runs_keeps_order_and_resolves_relative(tmp_path: Path) -> None:
         ({"runs": []}, "unsupported schema_version None"),
     ],
 )
-def test_expand_runs_bad_sweep(tmp_path: Path, sweep: dict, message: str) -> None:
+def test_find_runs_bad_sweep(tmp_path: Path, sweep: dict, message: str) -> None:
     write_json(tmp_path / "sweep.json", sweep)
     with pytest.raises(RunDirError, match=message) as info:
-        expand_runs([tmp_path])
+        find_runs([tmp_path])
     assert str(tmp_path / "sweep.json") in str(info.value)

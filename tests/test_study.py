@@ -59,7 +59,7 @@ def test_two_workers_give_the_metrics_of_one(tmp_path, one_worker):
         assert read_test_metrics(a.run_dir) == read_test_metrics(b.run_dir)
     # Both workers trained: two different processes reported a start.
     assert len({e.worker for e in events if isinstance(e, RunStarted)}) == 2
-    recorded = json.loads((study_dir(raw2) / study.STUDY).read_text())
+    recorded = json.loads((study_dir(raw2) / rundir.STUDY).read_text())
     assert recorded["schema_version"] == 1
     assert recorded["grid"] == {"seed": [0, 1]}
     assert [(r["name"], r["status"], r["values"]) for r in recorded["runs"]] == [
@@ -77,7 +77,7 @@ def test_a_failing_run_is_recorded_and_the_others_complete(tmp_path, one_worker)
     ]
     assert [r.name for r in result.failed] == ["ae-z2-s0-lr1e+30"]
     assert "non-finite" in result.failed[0].reason.lower() or "nan" in result.failed[0].reason.lower()
-    recorded = json.loads((study_dir(raw) / study.STUDY).read_text())
+    recorded = json.loads((study_dir(raw) / rundir.STUDY).read_text())
     assert recorded["runs"][0]["status"] == "failed"
     assert recorded["runs"][0]["reason"] == result.failed[0].reason
     assert rundir.read_json(result.runs[0].run_dir / rundir.SUMMARY)["status"] == "failed"
@@ -170,7 +170,7 @@ def test_interrupt_then_continue(tmp_path, one_worker, terminal):
             driver.kill()
     assert driver.returncode == 130, stderr
     assert "interrupted:" in stderr
-    recorded = {r["name"]: r for r in json.loads((study_dir(raw) / study.STUDY).read_text())["runs"]}
+    recorded = {r["name"]: r for r in json.loads((study_dir(raw) / rundir.STUDY).read_text())["runs"]}
     assert recorded["ae-z2-s0-ep2"]["status"] == "completed"
     assert recorded["ae-z2-s0-ep20"]["status"] == "interrupted"
     assert rundir.read_json(second / rundir.SUMMARY)["status"] == "interrupted"

@@ -115,7 +115,7 @@ def test_latent_list_is_a_sweep_with_sweep_json(tmp_path, monkeypatch):
     assert [Path(s["run_dir"]).name for s in summaries] == ["ae-z2-s0", "ae-z3-s0"]
     sweep = rundir.read_json(tmp_path / "runs" / "tiny" / "sweep.json")
     assert sweep["runs"] == ["ae-z2-s0", "ae-z3-s0"]
-    assert rundir.expand_runs([tmp_path / "runs" / "tiny"]) == [Path(s["run_dir"]) for s in summaries]
+    assert rundir.find_runs([tmp_path / "runs" / "tiny"]) == [Path(s["run_dir"]) for s in summaries]
 
 
 def test_frozen_run_history_has_both_phases(tmp_path):

@@ -130,23 +130,9 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 def _start_worker(threads: int) -> None:
     """Import TensorFlow once per worker, quietly, with ``threads`` intra- and inter-op threads."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        # TensorFlow's native start-up chatter goes to descriptor 2; one line per worker is noise.
-        os.dup2(devnull, 2)
-        import tensorflow as tf
+    from latentprobe.runtime import configure
 
-        tf.config.list_physical_devices("GPU")
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-    tf.get_logger().setLevel("ERROR")
-    with contextlib.suppress(RuntimeError):  # already started: the environment variables applied
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    configure(threads, gpu=None)
 
 
 def evaluate_one(run_dir: Path, options: EvalOptions) -> EvalResult:

@@ -8,16 +8,13 @@ after run: TensorFlow is imported once, and the data of recent runs is kept.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from latentprobe.executors import COMPLETED, FAILED, INTERRUPTED, RunResult, Task
+from latentprobe.runtime import configure
 
 #: Splits kept per worker, keyed by (data settings, seed): runs of one seed share them.
 _SPLITS: OrderedDict[str, Any] = OrderedDict()
@@ -58,61 +55,6 @@ def execute(task: Task) -> RunResult:
         summary["timing"]["train_seconds"],
         summary["metrics"]["test"],
     )
-
-
-def configure(threads: int, gpu: str | None) -> None:
-    """Limit TensorFlow to ``threads`` threads and to GPU ``gpu`` (``""``: none; None: leave as is).
-
-    Effective in a process that has not imported TensorFlow yet. In one that has (a reused Ray
-    worker), the thread counts are set if TensorFlow has not started, and left otherwise.
-    """
-    if "tensorflow" not in sys.modules:
-        for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-            os.environ[name] = str(threads)
-        if gpu is not None:
-            os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-        # Workers may share a GPU: each takes memory as it needs it, not the whole card up front.
-        os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    tf = import_tensorflow()
-    threading = tf.config.threading
-    if (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()) != (
-        threads,
-        threads,
-    ):
-        with contextlib.suppress(RuntimeError):  # TensorFlow has started: its thread pools are fixed
-            threading.set_intra_op_parallelism_threads(threads)
-            threading.set_inter_op_parallelism_threads(threads)
-
-
-def import_tensorflow() -> Any:
-    """Import TensorFlow without the native libraries' start-up chatter on the terminal."""
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    with quiet_stderr():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices("GPU")
-    tf.get_logger().setLevel("ERROR")
-    return tf
-
-
-@contextlib.contextmanager
-def quiet_stderr() -> Iterator[None]:
-    """Hide what native code writes to stderr meanwhile (TensorFlow's start-up chatter)."""
-    # The chatter is written to file descriptor 2 by C++ code, so only redirecting the descriptor hides it.
-    if os.environ.get("LATENTPROBE_DEBUG"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _splits(cfg: Any) -> Any:
