@@ -21,10 +21,10 @@ class ConfigError(UserError):
         super().__init__(self._format())
 
     def _format(self) -> str:
-        where = self.source or "<config>"
+        # One line, whatever the YAML or a --set option held: newlines and control characters are quoted.
+        where = (self.source or "<config>").replace("\r", "\\r").replace("\n", "\\n")
         if self.line is not None:
             where = f"{where}:{self.line}"
-        # One line, whatever the YAML held: a key or value with a newline or control character is quoted.
         key = self.key if self.key.isprintable() else repr(self.key)
         problem = self.problem.replace("\r", "\\r").replace("\n", "\\n")
         return f"{where}: {key}: {problem}" if key else f"{where}: {problem}"

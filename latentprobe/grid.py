@@ -114,7 +114,12 @@ def expand_grid(
             raise error(axis.label, _unknown_key_problem(axis.key, defaults))
 
     combos = _product([axis.values for axis in axes])
-    kinds = {_value_at(_with_values(base, axes, combo), "model.kind", defaults) for combo in combos}
+    # Only well-formed kinds (a kind that is no string is reported by validation below).
+    kinds = {
+        kind
+        for kind in (_value_at(_with_values(base, axes, combo), "model.kind", defaults) for combo in combos)
+        if isinstance(kind, str)
+    }
     for kind, _ in blocks.items():
         if kind not in kinds:
             present = ", ".join(sorted(map(str, kinds)))
@@ -133,7 +138,7 @@ def expand_grid(
     for index, combo in enumerate(combos):
         run_raw = _with_values(base, axes, combo)
         kind = _value_at(run_raw, "model.kind", defaults)
-        if kind in blocks and isinstance(run_raw.get("model"), dict):
+        if isinstance(kind, str) and kind in blocks and isinstance(run_raw.get("model"), dict):
             run_raw["model"][kind] = _merge_block(blocks[kind], run_raw["model"].get(kind))
         try:
             configs.append(config_mod.from_dict(run_raw))

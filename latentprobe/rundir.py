@@ -340,9 +340,10 @@ def discover_runs(path: str | os.PathLike[str]) -> list[Path]:
     """Every run directory at or under ``path``, in a deterministic order.
 
     ``path`` itself if it is a run (:func:`is_run_dir`; complete or not); a study's runs in study.json's
-    order, a sweep's in sweep.json's (listed runs are returned whether or not they exist, so that a run
-    never started is reported, not skipped); otherwise the subdirectories, in sorted order, searched the
-    same way. A run's own subfolders (tb/, checkpoints/ ...) and hidden folders are not searched.
+    order, a sweep's in sweep.json's (listed runs are returned whether or not they exist, so that a
+    run never started is reported, not skipped), then any other runs beside them; otherwise the
+    subdirectories, in sorted order, searched the same way. A run's own subfolders (tb/, checkpoints/
+    ...) and hidden folders are not searched.
 
     Raises:
         RunDirError: ``path`` does not exist, is no directory, has no run under it, or holds a bad
@@ -366,16 +367,22 @@ def _runs_under(directory: Path, visited: set[Path]) -> list[Path]:
     visited.add(real)
     if is_run_dir(directory):
         return [directory]
+    listed: list[Path] = []
     if (directory / STUDY).is_file():
-        return [run for run, _ in read_study_runs(directory)]
-    if (directory / SWEEP).is_file():
-        return read_sweep(directory)
+        listed = [run for run, _ in read_study_runs(directory)]
+    elif (directory / SWEEP).is_file():
+        listed = read_sweep(directory)
     try:
         children = sorted(directory.iterdir(), key=lambda p: p.name)
     except OSError as e:
         raise RunDirError(f"{directory}: cannot list: {e}") from None
-    found: list[Path] = []
+    # A study's (or sweep's) own runs first, in its order; then runs beside them that it does not list
+    # (an earlier study of another grid under the same name).
+    found: list[Path] = list(listed)
+    known = {run.resolve() for run in listed}
     for child in children:
+        if child.resolve() in known:
+            continue
         if not child.name.startswith(".") and child.is_dir():
             found.extend(_runs_under(child, visited))
     return found

@@ -375,6 +375,16 @@ def check_data(grid: grid_mod.Grid, config_path: Path, overrides: Sequence[str] 
                 raise config_mod.locate(exc, config_path, overrides) from None
 
 
+def check_devices(grid: grid_mod.Grid) -> None:
+    """A run that asks for a GPU on a machine without one stops the study before anything is written.
+
+    Raises:
+        UserError: ``train.device: gpu`` and no GPU visible (checked without importing TensorFlow).
+    """
+    if any(run.config.train.device == "gpu" for run in grid.runs) and not executors.visible_gpus():
+        raise UserError("train.device: 'gpu' requested, but no GPU is visible (use 'auto' or 'cpu')")
+
+
 def train_study(
     config_path: Path,
     overrides: Sequence[str] = (),
@@ -400,6 +410,7 @@ def train_study(
         study_dir = Path(first.output.dir) / first.name
         plan(grid, study_dir)  # a run directory of another config stops us before anything trains
         check_data(grid, config_path, overrides)
+        check_devices(grid)
         chosen = executors.create(executor, jobs, threads, address)
     except UserError as exc:
         out(f"error: {exc}", err=True)
@@ -423,7 +434,7 @@ def train_study(
     for run in result.completed:
         out(_result_line(run))
     for run in result.failed:
-        out(f"error: {run.run_dir}: {run.reason} (status: failed)", err=True)
+        out(f"error: {run.run_dir}: training failed: {run.reason} (status: failed)", err=True)
     return 1 if result.failed else 0
 
 

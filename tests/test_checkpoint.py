@@ -276,9 +276,10 @@ def test_nan_loss_stops_within_the_epoch_with_status_failed_and_exit_1(tmp_path)
     result = invoke("train", write_config(tmp_path, raw))
     assert result.exit_code == 1, result.output
     run_dir = only_run(tmp_path / "runs" / "tiny")
-    line = result.stderr.strip()
-    assert line.startswith(f"error: {run_dir}: training failed in epoch 1: non-finite loss (")
-    assert "Traceback" not in result.output and len(line.splitlines()) == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {run_dir}: training failed: non-finite loss (")
+    assert errors[0].endswith("in epoch 1 (status: failed)")
+    assert "Traceback" not in result.output
     summary = rundir.read_json(run_dir / "summary.json")
     assert summary["status"] == "failed" and summary["epoch"] == 1
     assert "nan" in summary["reason"] and summary["reason"].endswith("of 20 in epoch 1")

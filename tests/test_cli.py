@@ -30,7 +30,7 @@ def two_runs(tmp_path_factory):
     second = invoke("train", path, "--set", "model.latent=6", "--set", "probe.head=mlp")
     assert first.exit_code == 0, first.output
     assert second.exit_code == 0, second.output
-    runs = sorted((tmp / "runs" / "tiny").iterdir())
+    runs = sorted(p for p in (tmp / "runs" / "tiny").iterdir() if p.is_dir())
     return tmp, runs
 
 
@@ -91,7 +91,7 @@ def test_validate_accepts_a_good_config(tiny):
     [
         ({"train": {"epochz": 3}}, "train.epochz: unknown key; did you mean 'train.epochs'?"),
         ({"train": {"epochs": "ten"}}, "train.epochs: expected an integer, got 'ten'"),
-        ({"model": {"latent": []}}, "model.latent: the list of latent sizes is empty"),
+        ({"model": {"latent": []}}, "model.latent: the list of values is empty"),
         ({"model": {"kind": "nope"}}, "model.kind: unknown value 'nope'"),
     ],
 )

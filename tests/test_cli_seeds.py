@@ -32,7 +32,7 @@ def test_train_seeds_counts_up_from_the_config_seed(seeded):
     tmp, _ = seeded
     parent = tmp / "runs" / "tiny"
     assert sorted(p.name for p in parent.iterdir() if p.is_dir()) == ["ae-z4-s3", "ae-z4-s4"]
-    assert json.loads((parent / "sweep.json").read_text())["seed"] == [3, 4]
+    assert json.loads((parent / "study.json").read_text())["grid"]["seed"] == [3, 4]
     assert rundir.read_json(parent / "ae-z4-s4" / "summary.json")["config"]["seed"] == 4
 
 

@@ -14,8 +14,8 @@ from .conftest import REPO, tiny_config, write_config
 
 
 def test_eval_jobs_2_evaluates_every_run_and_reports_the_one_that_fails(tmp_path: Path) -> None:
-    raw = tiny_config(tmp_path, model={"latent": 2}, train={"epochs": 1, "jit_compile": False})
-    cfg = config.with_seeds(config.load(write_config(tmp_path, raw)), 2)
+    raw = tiny_config(tmp_path, seed=[0, 1], model={"latent": 2}, train={"epochs": 1, "jit_compile": False})
+    cfg = config.load(write_config(tmp_path, raw))
     runs = [Path(s["run_dir"]) for s in train.run(cfg)]
     broken = tmp_path / "runs" / "broken"  # killed before it finished: config.yaml only
     broken.mkdir()

@@ -42,7 +42,7 @@ def test_gpu_device_without_a_gpu_is_one_line_exit_2_with_or_without_mixed_preci
     result = CliRunner().invoke(app, ["train", str(write_config(tmp_path, raw))])
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        "error: train.device: 'gpu' requested, but TensorFlow sees no GPU (use 'auto' or 'cpu')"
+        "error: train.device: 'gpu' requested, but no GPU is visible (use 'auto' or 'cpu')"
     )
     assert keras.mixed_precision.global_policy().name == "float32"
 
