@@ -120,7 +120,8 @@ def expand_grid(
         for kind in (_value_at(_with_values(base, axes, combo), "model.kind", defaults) for combo in combos)
         if isinstance(kind, str)
     }
-    for kind, _ in blocks.items():
+    # An unknown kind (a typo) is named by validation below, before a block without runs is.
+    for kind in blocks if kinds <= set(variant_kinds) else ():
         if kind not in kinds:
             present = ", ".join(sorted(map(str, kinds)))
             raise error(

@@ -182,7 +182,11 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, long_refe
     raw = dict(long_reference[0], output={"dir": str(tmp_path / "runs")})
     raw["train"] = dict(raw["train"], jit_compile=jit)
     path = write_config(tmp_path, raw)
-    process = start_training(path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Its own process group: the kill takes the driver and its worker at once, as a machine that loses
+    # power or an OOM killer would (tests/test_study.py kills the driver alone).
+    process = start_training(
+        path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         state_file = None
         deadline = time.monotonic() + 180
@@ -192,7 +196,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, long_refe
                 state_file = found[0]
                 break
             time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)
     finally:
         process.kill()
         process.wait()

@@ -114,10 +114,10 @@ CHECK_EVERY_CONFIG = """
 import json, sys
 from pathlib import Path
 from typer.testing import CliRunner
-from latentprobe import config
+from latentprobe import grid
 from latentprobe.cli import app
 
-loaded = [len(config.load(p).expand()) for p in sorted(Path("configs").glob("*.yaml"))]
+loaded = [len(grid.load(p).runs) for p in sorted(Path("configs").glob("*.yaml"))]
 runner = CliRunner()
 quickstart = "configs/quickstart.yaml"
 results = {
