@@ -389,22 +389,26 @@ def _sanitize(text: str) -> str:
 # Paths in a raw mapping
 
 
-def _get_path(raw: dict[str, Any], key: str) -> Any:
+_MISSING = object()
+
+
+def _lookup(raw: dict[str, Any], key: str) -> Any:
+    """The value at dotted ``key`` in nested mappings, or ``_MISSING``."""
     node: Any = raw
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
-            return None
+            return _MISSING
         node = node[part]
     return node
 
 
+def _get_path(raw: dict[str, Any], key: str) -> Any:
+    value = _lookup(raw, key)
+    return None if value is _MISSING else value
+
+
 def _has_path(raw: dict[str, Any], key: str) -> bool:
-    node: Any = raw
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
+    return _lookup(raw, key) is not _MISSING
 
 
 def _set_path(raw: dict[str, Any], key: str, value: Any) -> None:

@@ -239,7 +239,7 @@ def test_ctrl_c_ends_cleanly_as_interrupted_and_resumes(tmp_path, long_reference
     assert "Traceback" not in stderr
     run_dir = only_run(tmp_path / "runs" / "tiny")
     assert stderr.strip().splitlines()[-1] == (
-        f"interrupted: {run_dir}: status: interrupted; continue with: latentprobe train --resume {run_dir}"
+        f"interrupted: {run_dir.parent}: the same command continues the study"
     )
     summary = rundir.read_json(run_dir / "summary.json")
     assert summary["status"] == "interrupted" and summary["reason"] == "KeyboardInterrupt"

@@ -92,5 +92,5 @@ def test_ray_runs_a_two_run_study_to_completion(tmp_path):
         summary = rundir.read_json(run.run_dir / rundir.SUMMARY)
         assert summary["status"] == "completed"
         assert summary["config"]["seed"] == run.config.seed
-    recorded = json.loads((study_dir / study.STUDY).read_text())
+    recorded = json.loads((study_dir / rundir.STUDY).read_text())
     assert [r["status"] for r in recorded["runs"]] == ["completed", "completed"]

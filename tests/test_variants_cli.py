@@ -55,7 +55,7 @@ def runs(tmp_path_factory):
             raw["probe"].pop("every")
         result = invoke("train", str(write_config(tmp, raw, f"{name}.yaml")))
         assert result.exit_code == 0, result.output
-        out[name] = Path(result.output.split()[0])
+        out[name] = Path(result.stdout.split()[0])
     return out
 
 
