@@ -54,7 +54,9 @@ class SparseAutoencoder(Autoencoder):
             sparsity = Regularizer(s.beta, losses.sparsity_kl(s.rho, z))
         else:
             sparsity = Regularizer(s.weight, ops.mean(ops.sum(ops.abs(z), axis=-1)))
-        kernels = [w for m in (self.encoder, self.decoder) for w in m.trainable_weights if "kernel" in w.path]
+        # Every kernel, trainable or not: a frozen encoder's weights still count, so the logged term does
+        # not change when the frozen strategy freezes the encoder (nor between train and eval).
+        kernels = [w for m in (self.encoder, self.decoder) for w in m.weights if "kernel" in w.path]
         decay = sum(ops.sum(ops.square(w)) for w in kernels)
         return {"sparsity_loss": sparsity, "weight_decay_loss": Regularizer(s.weight_decay, decay)}
 
