@@ -404,24 +404,34 @@ def train_study(
         130 interrupted (every run stays resumable: the same command continues the study).
     """
     out = out or _echo
-    try:
-        grid = load_grid(config_path, overrides, seeds)
-        first = grid.runs[0].config
-        study_dir = Path(first.output.dir) / first.name
-        plan(grid, study_dir)  # a run directory of another config stops us before anything trains
-        check_data(grid, config_path, overrides)
-        check_devices(grid)
-        chosen = executors.create(executor, jobs, threads, address)
-    except UserError as exc:
-        out(f"error: {exc}", err=True)
-        return 2
-    except KeyboardInterrupt:
-        out("interrupted: nothing was trained", err=True)
-        return 130
+    with contextlib.ExitStack() as stack:
+        try:
+            grid = load_grid(config_path, overrides, seeds)
+            first = grid.runs[0].config
+            study_dir = Path(first.output.dir) / first.name
+            # A run directory of another config stops us before anything trains.
+            left = [r for r in plan(grid, study_dir) if r.status != COMPLETED]
+            check_devices(grid)
+            chosen = stack.enter_context(executors.create(executor, jobs, threads, address))
+            # The workers start (and import TensorFlow) while the driver reads the data once to check it.
+            chosen.warm_up(len(left), any(r.config.train.device != "cpu" for r in left))
+            check_data(grid, config_path, overrides)
+        except UserError as exc:
+            out(f"error: {exc}", err=True)
+            return 2
+        except KeyboardInterrupt:
+            out("interrupted: nothing was trained", err=True)
+            return 130
+        return _train_planned(grid, study_dir, chosen, out)
+
+
+def _train_planned(
+    grid: grid_mod.Grid, study_dir: Path, chosen: executors.Executor, out: Callable[..., None]
+) -> int:
+    """Run the checked study on ``chosen``; print the results; the exit code."""
     display = LiveDisplay(sys.stderr) if sys.stderr.isatty() else LineDisplay(sys.stderr)
     try:
-        with chosen:
-            result = run_study(grid, study_dir, chosen, display)
+        result = run_study(grid, study_dir, chosen, display)
     except KeyboardInterrupt:
         display.close()
         out(f"interrupted: {study_dir}: the same command continues the study", err=True)

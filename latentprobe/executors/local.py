@@ -77,11 +77,15 @@ class LocalExecutor:
             yield from self._interrupt()
             raise
 
+    def warm_up(self, runs: int, may_use_gpu: bool) -> None:
+        """Start the workers the runs will use; each imports TensorFlow at once, with its limits."""
+        self._start_workers(min(self.slots, runs), visible_gpus() if may_use_gpu else [])
+
     def _start_workers(self, count: int, gpus: list[str]) -> None:
         while len(self._workers) < count:
             index = len(self._workers)
             gpu = gpus[index % len(gpus)] if gpus else ""
-            self._workers.append(_Worker(self._context, index, gpu))
+            self._workers.append(_Worker(self._context, index, gpu, self.threads))
 
     def _wait_events(self, pending: deque[Task], gpus: list[str]) -> Iterator[Event]:
         busy = [w for w in self._workers if w.task is not None]
@@ -111,7 +115,7 @@ class LocalExecutor:
         if gpus is None:
             self._workers.remove(worker)
             return worker
-        self._workers[index] = _Worker(self._context, worker.index, worker.gpu)
+        self._workers[index] = _Worker(self._context, worker.index, worker.gpu, self.threads)
         return self._workers[index]
 
     def _interrupt(self) -> Iterator[Event]:
@@ -165,13 +169,16 @@ class LocalExecutor:
 class _Worker:
     """The driver's handle on one worker process: its pipe, its GPU and the task it holds."""
 
-    def __init__(self, context: multiprocessing.context.SpawnContext, index: int, gpu: str):
+    def __init__(self, context: multiprocessing.context.SpawnContext, index: int, gpu: str, threads: int):
         self.index = index
         self.gpu = gpu
         self.task: Task | None = None
         self.conn, child = context.Pipe()
         self.process = context.Process(
-            target=worker_main, args=(child, os.getpid()), name=f"latentprobe-worker-{index}", daemon=True
+            target=worker_main,
+            args=(child, os.getpid(), threads, gpu),
+            name=f"latentprobe-worker-{index}",
+            daemon=True,
         )
         self.process.start()
         child.close()  # the driver's copy: the worker sees EOF when the driver goes
@@ -201,12 +208,15 @@ class _Worker:
 # In the worker process
 
 
-def worker_main(conn: Connection, driver_pid: int) -> None:
-    """A worker's life: take a task, train it, send the result; until told to stop or orphaned."""
+def worker_main(conn: Connection, driver_pid: int, threads: int, gpu: str) -> None:
+    """A worker's life: start TensorFlow with its limits, then take a task, train it, send the result;
+    until told to stop or orphaned."""
     threading.Thread(target=_watch_driver, args=(driver_pid,), daemon=True).start()
-    from latentprobe.executors.worker import execute
-
     try:
+        from latentprobe.executors.worker import execute
+        from latentprobe.runtime import configure
+
+        configure(threads, gpu)  # before the first task arrives: the import overlaps the driver's checks
         while True:
             try:
                 task = conn.recv()

@@ -63,6 +63,9 @@ class RayExecutor:
         self.threads = threads or (max(1, cpus // jobs) if jobs else 1)
         self.slots = jobs or max(1, cpus // self.threads)
 
+    def warm_up(self, runs: int, may_use_gpu: bool) -> None:
+        """Nothing to start ahead: Ray starts its worker processes for the tasks."""
+
     def __enter__(self) -> RayExecutor:
         return self
 
