@@ -83,9 +83,8 @@ def load(cfg: Any, seed: int) -> Splits:
     Raises:
         DataError: the file is missing or malformed, or the arrays or settings cannot make valid splits.
     """
-    arrays, source = _read(cfg.name, cfg.path)
+    arrays = _read_checked(cfg)
     sha256 = hash_arrays(*arrays)
-    check_arrays(*arrays, source=source)
     x_train_raw, y_train_raw, x_test_raw, y_test_raw = arrays
     y_train = y_train_raw.astype(np.int64)
     y_test = y_test_raw.astype(np.int64)
@@ -122,6 +121,21 @@ def load(cfg: Any, seed: int) -> Splits:
         train_index=np.asarray(train_idx, dtype=np.int64),
         val_index=np.asarray(val_idx, dtype=np.int64),
     )
+
+
+def _read_checked(cfg: Any) -> Arrays:
+    """The arrays ``cfg`` names, checked. A problem with the file ``data.path`` names is an error of that
+    config key, so the CLI names the config file and the key's line (or the --set option) as well."""
+    try:
+        arrays, source = _read(cfg.name, cfg.path)
+        check_arrays(*arrays, source=source)
+    except DataSettingError:
+        raise
+    except DataError as error:
+        if cfg.path is None:
+            raise
+        raise DataSettingError("data.path", str(error)) from None
+    return arrays
 
 
 def read_arrays(name: str, path: str | None) -> Arrays:

@@ -150,4 +150,6 @@ def test_data_errors_stop_before_training(tmp_path, case, words):
     path = _bad_data(tmp_path, case)
     raw = tiny_config(tmp_path, data={"name": "npz", "path": path, "validation": 6, "labels": "all"})
     error = train_fails_cleanly(tmp_path, raw)
-    assert error.startswith(f"error: {path}") and words in error
+    # The config file and the key's line, then the data file and what is wrong with it.
+    config_file = tmp_path / "config.yaml"
+    assert error.startswith(f"error: {config_file}:") and f"data.path: {path}" in error and words in error
