@@ -125,7 +125,13 @@ class Autoencoder(keras.Model):
             cls.decoder_width(latent, num_classes, model_cfg.settings),
             model_cfg.activation,
         )
+        encoder = cls.extend_encoder(encoder, num_classes)
         return cls(encoder, decoder, model_cfg.reconstruction_loss, model_cfg.settings, seed=seed)
+
+    @classmethod
+    def extend_encoder(cls, encoder: keras.Model, num_classes: int) -> keras.Model:
+        """Heads a variant adds on top of the built encoder (the supervised kind's class head); none here."""
+        return encoder
 
     # -- hooks -------------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ softmax layer on the last hidden layer, the seed's classifier.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import keras
@@ -19,7 +18,6 @@ from keras import layers, ops
 
 from latentprobe.models import losses
 from latentprobe.models.autoencoder import Autoencoder
-from latentprobe.models.networks import build_networks
 
 
 class SupervisedClassifier(Autoencoder):
@@ -31,23 +29,12 @@ class SupervisedClassifier(Autoencoder):
     shares_codes: ClassVar[bool] = False  # no reconstruction pass to share
 
     @classmethod
-    def build_from_config(
-        cls,
-        model_cfg: Any,
-        latent: int,
-        input_shape: Sequence[int],
-        num_classes: int,
-        seed: int | None = None,
-    ) -> Autoencoder:
-        encoder, decoder = build_networks(
-            model_cfg.network, input_shape, model_cfg.hidden, {"z": latent}, latent, model_cfg.activation
-        )
+    def extend_encoder(cls, encoder: keras.Model, num_classes: int) -> keras.Model:
         # The class head is part of the saved encoder, so `eval` rebuilds the classifier from encoder.keras.
         z = encoder.output["z"]
         # float32 under a mixed precision policy, like the code heads: the softmax and its loss need it.
         y_logits = layers.Dense(num_classes, name="y_logits", dtype="float32")(z)
-        encoder = keras.Model(encoder.input, {"z": z, "y_logits": y_logits}, name="encoder")
-        return cls(encoder, decoder, model_cfg.reconstruction_loss, model_cfg.settings, seed=seed)
+        return keras.Model(encoder.input, {"z": z, "y_logits": y_logits}, name="encoder")
 
     def compute_terms(self, x, training: bool = False) -> dict[str, Any]:
         # Nothing here models x: no reconstruction loss is reported (the decoder stays untrained).
