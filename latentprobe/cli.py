@@ -196,7 +196,7 @@ def eval_(
     probes: Annotated[str, typer.Option(help="Offline probes: linear, mlp, knn.")] = "linear,mlp,knn",
     k: Annotated[int, typer.Option("--k", min=1, help="kNN neighbours.")] = 10,
     seed: Annotated[int, typer.Option(min=0, help="Eval seed: label budgets, controls, subsamples.")] = 0,
-    controls: Annotated[bool, typer.Option(help="Probe a random encoder and PCA of the inputs too.")] = True,
+    controls: Annotated[bool, typer.Option(help="Probe a random encoder, PCA, raw pixels.")] = True,
     tsne: Annotated[bool, typer.Option(help="Also draw a t-SNE of a test subsample (slow).")] = False,
     jobs: Annotated[
         int,

@@ -217,3 +217,33 @@ def test_a_damaged_saved_model_is_named(evaluated, tmp_path, name):
     (run_dir / name).write_bytes((run_dir / name).read_bytes()[:200])  # truncated, as by a full disk
     with pytest.raises(RunDirError, match=f"{run_dir / name}: cannot load the saved model"):
         evaluation.evaluate(run_dir)
+
+
+def test_raw_pixel_control_is_fitted_once_per_split_and_matches_a_direct_fit(evaluated, monkeypatch):
+    """The pixel baseline: a linear probe on every pixel scores what scikit-learn scores on the same
+    labeled rows, and a second eval of a run on the same split reuses it instead of refitting."""
+    report = evaluated["report"]
+    run_dir = Path(report["run_dir"])
+    cfg = config.load(run_dir / "config.yaml")
+    splits = data_mod.load(cfg.data, cfg.seed)
+    x_train, x_test = controls.pixel_features(splits)
+    assert x_train.shape == (len(splits.train.x), 64)
+    with np.load(run_dir / "eval" / "budgets.npz") as f:  # saved as the dataset's own train indices
+        idx = np.searchsorted(splits.train_index, f["budget_10"])
+    settings = evaluation.probing.ProbeSettings(seed=0)
+    predicted = evaluation.probing.fit_predict("linear", x_train[idx], splits.train.y[idx], x_test, settings)
+    row = next(
+        r for r in report["probes"] if (r["features"], r["probe"], r["budget"]) == ("pixels", "linear", "10")
+    )
+    assert row["accuracy"] == evaluation.probing.accuracy(splits.test.y, predicted)
+    assert row["accuracy"] > 0.5  # far above chance (0.1): the probe read the right pixels and labels
+
+    fits = []
+    real_fit = evaluation.probing.fit_predict
+    monkeypatch.setattr(
+        evaluation.probing, "fit_predict", lambda kind, z, *a: fits.append(z.shape[1]) or real_fit(kind, z, *a)
+    )
+    again = evaluation.evaluate(run_dir)
+    assert 64 not in fits and 2 in fits  # the encoder's 2-d latents refitted, the 64 pixels reused
+    pixel_rows = [r for r in again["probes"] if r["features"] == "pixels"]
+    assert pixel_rows == [r for r in report["probes"] if r["features"] == "pixels"]

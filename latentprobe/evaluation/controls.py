@@ -1,18 +1,30 @@
 """eval's controls: the features a probe reads when the encoder has learned nothing.
 
 - a randomly initialised model of the run's architecture, its weights drawn from the eval seed;
-- the raw inputs projected onto their first ``latent`` principal components (fitted on train).
+- the raw inputs projected onto their first ``latent`` principal components (fitted on train);
+- the raw inputs themselves (every pixel), the baseline an encoder has to beat to be worth having.
+
+The raw pixels depend on the data split alone, not on the run, so what is learned from them is computed
+once per split and options in a process (:func:`reused`) and reused by every run of that split.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
 from latentprobe import components
 from latentprobe import data as data_mod
 from latentprobe.metrics import encode
+
+T = TypeVar("T")
+
+#: Feature sets computed from the data split alone; their results are shared by the runs of a split.
+DATA_ONLY = frozenset({"pixels"})
+_REUSED: dict[tuple[Any, ...], Any] = {}
 
 #: Train examples the PCA control is fitted on at most (its components barely move beyond this).
 PCA_MAX_TRAIN = 10000
@@ -41,3 +53,29 @@ def pca_features(splits: data_mod.Splits, latent: int, seed: int) -> tuple[np.nd
     n_components = min(latent, *fit_rows.shape)
     pca = PCA(n_components, svd_solver="randomized", random_state=seed).fit(fit_rows)
     return pca.transform(x_train).astype(np.float32), pca.transform(x_test).astype(np.float32)
+
+
+def pixel_features(splits: data_mod.Splits) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test inputs flattened to one row of pixels each (float32, as the encoder reads them)."""
+    x_train, x_test = splits.train.x, splits.test.x
+    return (
+        x_train.reshape(len(x_train), -1).astype(np.float32, copy=False),
+        x_test.reshape(len(x_test), -1).astype(np.float32, copy=False),
+    )
+
+
+def split_key(splits: data_mod.Splits) -> tuple[str, str]:
+    """Identifies a data split: the data's sha256 and which train rows it holds (the run seed decides)."""
+    return splits.sha256, hashlib.sha256(np.ascontiguousarray(splits.train_index).tobytes()).hexdigest()
+
+
+def reused(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """``compute()``, or its result from an earlier call with the same ``key`` in this process.
+
+    For results of a ``DATA_ONLY`` feature set: ``key`` must name the split and every option they
+    depend on. Fitting probes on every pixel takes far longer than on a latent, and would be repeated
+    identically for each run of a study.
+    """
+    if key not in _REUSED:
+        _REUSED[key] = compute()
+    return _REUSED[key]

@@ -6,8 +6,8 @@ from typing import Any
 
 from latentprobe.text_table import align_columns
 
-#: Feature sets probed: the run's encoder, then the two controls (:mod:`.controls`).
-FEATURES = ("encoder", "random_encoder", "pca")
+#: Feature sets probed: the run's encoder, then the controls (:mod:`.controls`).
+FEATURES = ("encoder", "random_encoder", "pca", "pixels")
 
 
 def headline_metrics(report: dict[str, Any]) -> dict[str, float]:

@@ -135,6 +135,7 @@ def _features(run: LoadedRun, options: EvalOptions) -> Features:
     if options.controls:
         features["random_encoder"] = controls.random_encoder_features(run.cfg, splits, options.seed)
         features["pca"] = controls.pca_features(splits, run.cfg.model.latent, options.seed)
+        features["pixels"] = controls.pixel_features(splits)
     return features
 
 
@@ -166,20 +167,33 @@ def _offline_probes(
     main = ("encoder", main_probe(options), _main_budget(subsets))
     rows, main_prediction = [], None
     for name, (z_train, z_test) in features.items():
-        for probe in options.probes:
-            for budget, idx in subsets.items():
-                predicted = probing.fit_predict(probe, z_train[idx], y_train[idx], z_test, settings)
-                rows.append(
-                    {
-                        "features": name,
-                        "probe": probe,
-                        "budget": budget,
-                        "labels": len(idx),
-                        "accuracy": probing.accuracy(y_test, predicted),
-                    }
-                )
-                if (name, probe, budget) == main:
-                    main_prediction = predicted
+
+        def fit_all(z_train=z_train, z_test=z_test):
+            predictions = {}
+            for probe in options.probes:
+                for budget, idx in subsets.items():
+                    predictions[probe, budget] = probing.fit_predict(
+                        probe, z_train[idx], y_train[idx], z_test, settings
+                    )
+            return predictions
+
+        if name in controls.DATA_ONLY:
+            key = (name, "probes", controls.split_key(splits), options.budgets, options.probes, settings)
+            predictions = controls.reused(key, fit_all)
+        else:
+            predictions = fit_all()
+        for (probe, budget), predicted in predictions.items():
+            rows.append(
+                {
+                    "features": name,
+                    "probe": probe,
+                    "budget": budget,
+                    "labels": len(subsets[budget]),
+                    "accuracy": probing.accuracy(y_test, predicted),
+                }
+            )
+            if (name, probe, budget) == main:
+                main_prediction = predicted
     return rows, main_prediction
 
 
@@ -187,12 +201,17 @@ def _clustering(
     features: Features, splits: data_mod.Splits, settings: probing.ProbeSettings
 ) -> dict[str, dict[str, float]]:
     """k-means accuracy and NMI per feature set."""
-    return {
-        name: probing.score_clustering(
-            z_train, splits.train.y, z_test, splits.test.y, splits.num_classes, settings
-        )
-        for name, (z_train, z_test) in features.items()
-    }
+    scores = {}
+    for name, (z_train, z_test) in features.items():
+
+        def score(z_train=z_train, z_test=z_test):
+            return probing.score_clustering(
+                z_train, splits.train.y, z_test, splits.test.y, splits.num_classes, settings
+            )
+
+        key = (name, "clustering", controls.split_key(splits), settings)
+        scores[name] = controls.reused(key, score) if name in controls.DATA_ONLY else score()
+    return scores
 
 
 def _online_offline_gap(
