@@ -240,9 +240,12 @@ def test_raw_pixel_control_is_fitted_once_per_split_and_matches_a_direct_fit(eva
 
     fits = []
     real_fit = evaluation.probing.fit_predict
-    monkeypatch.setattr(
-        evaluation.probing, "fit_predict", lambda kind, z, *a: fits.append(z.shape[1]) or real_fit(kind, z, *a)
-    )
+
+    def counting_fit(kind, z, *args):
+        fits.append(z.shape[1])
+        return real_fit(kind, z, *args)
+
+    monkeypatch.setattr(evaluation.probing, "fit_predict", counting_fit)
     again = evaluation.evaluate(run_dir)
     assert 64 not in fits and 2 in fits  # the encoder's 2-d latents refitted, the 64 pixels reused
     pixel_rows = [r for r in again["probes"] if r["features"] == "pixels"]
