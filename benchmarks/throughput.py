@@ -12,6 +12,15 @@ samples/s of
      the codes of the autoencoder's pass over its batch);
   d) latentprobe's ``frozen`` strategy: its autoencoder phase and its probe phase.
 
+and, on a second pair of models (the semi-supervised adversarial autoencoder's reference network,
+784-1000-1000 with a 10-d style code and 10 classes, discriminators 1000-1000, batch 100, 1000 labels),
+the arithmetic rate in GFLOP/s (FLOPs counted by ``benchmarks/flops.py``) of
+
+  e) the plain autoencoder of that network (latentprobe's alternating step, every example labeled);
+  f) the semi-supervised adversarial autoencoder (its four-phase step, then the probe's).
+
+``ratios.aae_gflops_over_ae`` is f's rate over e's.
+
 A *sample* is one example through one update, as latentprobe's ``timing.train_samples_per_second``
 counts it: an alternating step of batch 256 is 512 samples (256 autoencoder + 256 probe). (a) trains no
 probe, so ``c_over_a`` compares unequal work in (a)'s favour; ``c_over_a_autoencoder_only`` counts
@@ -27,6 +36,7 @@ Usage::
     python benchmarks/throughput.py                  # 2 warm-up + 5 timed rounds
     python benchmarks/throughput.py --quick          # a few seconds: 4096 examples, 1 + 2 rounds
     python benchmarks/throughput.py --epochs 9 --threads 2
+    python benchmarks/throughput.py --parts aae      # e and f only
 """
 
 from __future__ import annotations
@@ -62,9 +72,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra/inter-op threads (0: TF's)")
     parser.add_argument("--jit-compile", choices=("true", "false"), default="true", help="latentprobe's")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parts", default="seed,aae", help="seed (a-d), aae (e-f), or both (default)")
+    parser.add_argument("--aae-hidden", default="1000,1000", help="e/f: hidden widths (and discriminators')")
+    parser.add_argument("--aae-examples", type=int, default=10000, help="e/f: training examples used")
     args = parser.parse_args(argv)
+    args.parts = tuple(p.strip() for p in args.parts.split(","))
+    if not set(args.parts) <= {"seed", "aae"} or not args.parts:
+        parser.error(f"--parts: expected seed, aae or both, got {','.join(args.parts)!r}")
+    args.aae_hidden = tuple(int(w) for w in args.aae_hidden.split(","))
     if args.quick:
         args.examples, args.warmup, args.epochs = min(args.examples, 4096), 1, 2
+        args.aae_examples = min(args.aae_examples, 2000)
     if args.epochs < 1 or args.warmup < 0 or args.examples < BATCH:
         parser.error(f"need --epochs >= 1, --warmup >= 0, --examples >= {BATCH}")
     return args
@@ -306,7 +324,45 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     keras.utils.set_random_seed(args.seed)
-    x, y, data_name = load_data(args.examples, args.synthetic, args.seed)
+    x, y, data_name = load_data(max(args.examples, args.aae_examples), args.synthetic, args.seed)
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "benchmark": "latentprobe training throughput",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "units": "train samples/s; a sample is one example through one update (autoencoder or probe)",
+        "results": {},
+        "ratios": {},
+        "setup": {"data": data_name},
+    }
+    loads: list[float] = []
+    if "seed" in args.parts:
+        _merge(report, measure_seed_methods(args, keras, x[: args.examples], y[: args.examples], loads))
+    if "aae" in args.parts:
+        _merge(report, measure_aae(args, x[: args.aae_examples], y[: args.aae_examples], loads))
+    report["setup"]["wall_seconds"] = round(time.perf_counter() - started, 2)
+    report["peak_rss_bytes"] = peak_rss_bytes()
+    report["machine"] = {
+        **describe_machine(tf),
+        "loadavg_before": [round(v, 2) for v in load_before],
+        "loadavg_1min_each_round": [round(v, 2) for v in loads],
+        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+    }
+    report["versions"] = {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
+    return report
+
+
+def _merge(report: dict[str, Any], part: dict[str, Any]) -> None:
+    for key in ("results", "ratios", "setup"):
+        report[key].update(part[key])
+
+
+def measure_seed_methods(args: argparse.Namespace, keras: Any, x: Any, y: Any, loads: list[float]) -> dict:
+    """(a)-(d), interleaved: one epoch each per round."""
     jit = args.jit_compile == "true"
     rounds = args.warmup + args.epochs
 
@@ -327,8 +383,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "d_autoencoder": [],
         "d_probe": [],
     }
-    loads = []
-    started = time.perf_counter()
     for r in range(2 * rounds):
         for key, method in (("a", a), ("b", b), ("c", c), ("d", d)):
             result = method.epoch()
@@ -352,9 +406,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "probe_phase": d_probe,
     }
     return {
-        "benchmark": "latentprobe training throughput",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "units": "train samples/s; a sample is one example through one update (autoencoder or probe)",
         "results": {
             "a_keras_fit_autoencoder": ra,
             "b_keras_train_on_batch_alternating": rb,
@@ -373,9 +424,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "d_over_a": rd["samples_per_cpu_second"] / ra["samples_per_cpu_second"],
             },
         },
-        "peak_rss_bytes": peak_rss_bytes(),
         "setup": {
-            "data": data_name,
             "examples": len(x),
             "model": f"784-{'-'.join(map(str, HIDDEN))}-{LATENT} dense autoencoder, linear softmax probe",
             "batch_size": BATCH,
@@ -386,19 +435,97 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "timed_epochs": args.epochs,
             "latentprobe_jit_compile": jit,
             "threads": args.threads or "tensorflow default",
-            "wall_seconds": round(time.perf_counter() - started, 2),
         },
-        "machine": {
-            **describe_machine(tf),
-            "loadavg_before": [round(v, 2) for v in load_before],
-            "loadavg_1min_each_round": [round(v, 2) for v in loads],
-            "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+AAE_BATCH = 100
+AAE_LABELS = 1000
+AAE_LATENT = 10
+
+
+def aae_config(kind: str, hidden: tuple[int, ...], jit_compile: bool, epochs: int) -> Any:
+    """The seed-003-style network as kind ``ae`` (every example labeled) or semi-supervised ``aae``."""
+    from latentprobe import config
+
+    model: dict[str, Any] = {
+        "kind": kind,
+        "latent": AAE_LATENT,
+        "hidden": list(hidden),
+        "reconstruction_loss": "bce",
+    }
+    if kind == "aae":
+        model["aae"] = {"semi_supervised": True, "discriminator_hidden": list(hidden), "noise_std": 0.5}
+    return config.from_dict(
+        {
+            "model": model,
+            "probe": {"strategy": "alternating", "every": "step", "head": "linear", "batch_size": AAE_BATCH},
+            "train": {"epochs": epochs, "batch_size": AAE_BATCH, "jit_compile": jit_compile},
+        }
+    )
+
+
+def measure_aae(args: argparse.Namespace, x: Any, y: Any, loads: list[float]) -> dict:
+    """(e) and (f), interleaved: GFLOP/s of the plain and the semi-supervised adversarial autoencoder."""
+    import dataclasses
+
+    import numpy as np
+
+    from benchmarks import flops
+    from latentprobe.components import assemble
+
+    jit = args.jit_compile == "true"
+    rounds = args.warmup + args.epochs
+    methods, per_example = {}, {}
+    for key, kind, labeled in (
+        ("e", "ae", np.arange(len(x))),
+        ("f", "aae", np.arange(min(AAE_LABELS, len(x)))),
+    ):
+        cfg = dataclasses.replace(aae_config(kind, args.aae_hidden, jit, rounds), seed=args.seed)
+        strategy = assemble(cfg, x, y, labeled, (784,), CLASSES).strategy
+        if key == "e" and not strategy.shares_batches:
+            raise RuntimeError("the plain autoencoder was meant to share its pass with the probe")
+        methods[key] = LatentprobeRecords(key, strategy)
+        per_example[key] = flops.step_flops(strategy.model)
+    times: dict[str, list[Epoch]] = {"e": [], "f": []}
+    for r in range(rounds):
+        for key, method in methods.items():
+            result = method.epoch()
+            if r >= args.warmup:
+                times[key].append(result)
+        loads.append(os.getloadavg()[0])
+    results = {}
+    for key, name in (("e", "e_autoencoder_gflops"), ("f", "f_adversarial_autoencoder_gflops")):
+        rate = median_rate(times[key])
+        step = per_example[key]
+        # An alternating record counts autoencoder and probe examples: half of its samples are steps' rows.
+        examples = rate["samples_per_epoch"] / 2
+        gflop = sum(step.values()) * examples / 1e9
+        results[name] = {
+            **rate,
+            "mflop_per_example": {k: round(v / 1e6, 3) for k, v in step.items()},
+            "gflop_per_epoch": gflop,
+            "gflops": gflop / rate["median_epoch_seconds"],
+            "gflops_per_cpu_second": gflop / rate["median_epoch_cpu_seconds"],
+        }
+    e, f = results["e_autoencoder_gflops"], results["f_adversarial_autoencoder_gflops"]
+    return {
+        "results": results,
+        "ratios": {
+            "aae_gflops_over_ae": f["gflops"] / e["gflops"],
+            "aae_gflops_over_ae_cpu_time": f["gflops_per_cpu_second"] / e["gflops_per_cpu_second"],
         },
-        "versions": {
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
+        "setup": {
+            "aae": {
+                "examples": len(x),
+                "model": f"784-{'-'.join(map(str, args.aae_hidden))}-{AAE_LATENT} (+10 classes), "
+                f"discriminators {'-'.join(map(str, args.aae_hidden))}, linear probe",
+                "batch_size": AAE_BATCH,
+                "labels": min(AAE_LABELS, len(x)),
+                "flops": "dense-layer matmuls only, benchmarks/flops.py",
+                "warmup_rounds": args.warmup,
+                "timed_epochs": args.epochs,
+            }
         },
     }
 
