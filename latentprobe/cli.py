@@ -169,12 +169,12 @@ def _resume_run(run_dir: Path) -> str:
 
 
 @app.command()
-def validate(config: ConfigArg, set_: SetOpt = None) -> None:
-    """Check a config without training (fast: imports no TensorFlow)."""
+def validate(config: ConfigArg, set_: SetOpt = None, seeds: SeedsOpt = None) -> None:
+    """Check a config (with train's --set and --seeds) without training (fast: imports no TensorFlow)."""
     from latentprobe import grid
 
     try:
-        study = grid.load(config, set_ or [])
+        study = grid.load(config, set_ or [], seeds)
     except UserError as exc:
         raise _fail(exc) from None
     varying = f", varying {', '.join(study.keys)}" if study.keys else ""

@@ -86,6 +86,15 @@ def test_validate_accepts_a_good_config(tiny):
     assert "ok (1 run(s))" in result.stdout
 
 
+def test_validate_counts_the_runs_train_seeds_would_make(tiny):
+    path, _ = tiny
+    result = invoke("validate", path, "--seeds", "3")
+    assert result.exit_code == 0
+    assert "ok (3 run(s), varying seed)" in result.stdout
+    bad = invoke("validate", path, "--seeds", "0")
+    assert bad.exit_code == 2 and "--seeds" in bad.stderr
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
