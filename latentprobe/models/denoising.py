@@ -13,6 +13,7 @@ from typing import ClassVar
 import keras
 from keras import ops
 
+from latentprobe.models import noise
 from latentprobe.models.autoencoder import Autoencoder
 from latentprobe.settings import DenoisingSettings
 
@@ -34,6 +35,6 @@ class DenoisingAutoencoder(Autoencoder):
         if not training:
             return x
         if self.settings.noise == "gaussian":
-            return x + self.settings.std * keras.random.normal(ops.shape(x), seed=self.seed_generator)
-        keep = keras.random.uniform(ops.shape(x), seed=self.seed_generator) >= self.settings.fraction
+            return x + self.settings.std * noise.normal(ops.shape(x), self.seed_generator, x.dtype)
+        keep = noise.uniform(ops.shape(x), self.seed_generator, x.dtype) >= self.settings.fraction
         return x * ops.cast(keep, x.dtype)
