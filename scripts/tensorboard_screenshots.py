@@ -141,7 +141,9 @@ def wait_for(driver: webdriver.Chrome, timeout: float, what: str, script: str, *
     try:
         return WebDriverWait(driver, timeout, poll_frequency=0.5).until(check)
     except TimeoutException:
-        raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}; last state: {last[0]!r}")
+        raise SystemExit(
+            f"timed out after {timeout:.0f} s waiting for {what}; last state: {last[0]!r}"
+        ) from None
 
 
 def settle(driver: webdriver.Chrome, seconds: float = 1.0) -> None:
@@ -190,7 +192,7 @@ def shoot_hparams(driver: webdriver.Chrome, url: str, out: Path, timeout: float,
         driver,
         timeout,
         "the HParams query pane",
-        "const p = deep(document, 'tf-hparams-query-pane', [])[0]; return p && p._hparams && p._hparams.length;",
+        "const p = deep(document, 'tf-hparams-query-pane', [])[0]; return p && (p._hparams || []).length;",
     )
     driver.execute_script(
         DEEP_QUERY
@@ -237,9 +239,8 @@ def shoot_projector(driver: webdriver.Chrome, url: str, out: Path, timeout: floa
     driver.get(f"{url}/#projector")
     # TensorBoard loads the projector in an iframe, which loads the projector itself in another.
     for depth in range(2):
-        frame = wait_for(
-            driver, timeout, f"the projector's iframe ({depth + 1} of 2)", "return deep(document, 'iframe', [])[0];"
-        )
+        what = f"the projector's iframe ({depth + 1} of 2)"
+        frame = wait_for(driver, timeout, what, "return deep(document, 'iframe', [])[0];")
         driver.switch_to.frame(frame)
     wait_for(
         driver,
@@ -290,7 +291,7 @@ def hparams_sessions(url: str) -> int:
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        return len(json.loads(response.read())["sessionGroups"])
+        return int(json.loads(response.read())["totalSize"])
 
 
 DASHBOARDS: dict[str, Callable[..., Path]] = {
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                     if name == "projector":
                         runs = projector_runs(url)
                         if not runs:
-                            raise SystemExit(f"{args.logdir}: no projector data (run `latentprobe eval` first)")
+                            raise SystemExit(f"{args.logdir}: no projector data (run `latentprobe eval`)")
                         shoot_projector(driver, url, args.out, args.timeout, args.projector_run or runs[0])
                     elif name == "hparams":
                         shoot_hparams(driver, url, args.out, args.timeout, hparams_sessions(url))
