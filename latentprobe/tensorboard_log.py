@@ -9,12 +9,16 @@ run, written by ``eval``) holds eval's figures as ``eval/<figure>`` images besid
 What the dashboards show:
 
 - HParams: ``RUN_DIR/tb`` is the session, so each run is its own row named by its path under the log
-  directory (two runs with the same config stay two rows). No experiment summary is written: TensorBoard
-  then derives the columns from every run under the log directory and marks the hyperparameters whose
-  values differ, which its HParams tab shows first; the metric columns are the run's scalars (their
-  last values).
+  directory (two runs with the same config stay two rows). No experiment summary is written: one would
+  fix the columns from whichever run TensorBoard reads first, with no idea which values differ across
+  the log directory. Without it TensorBoard derives the columns from every run it finds and marks the
+  hyperparameters whose values differ; its HParams tab ticks those first (five columns in all). The
+  metric columns are the last value of each scalar (``test/probe_accuracy``, ``val/...``); the tab
+  ticks the first five by name, the ``test/`` ones.
 - Custom scalars: one layout per run, merged by TensorBoard: probe accuracy and reconstruction loss
-  (and a classifier's accuracy) side by side, train and val in each chart.
+  (and a classifier's accuracy) side by side, train and val in each chart, val from step 0.
+- Images: ``test/reconstructions`` holds every epoch's grid; TensorBoard shows 10 per run unless
+  started with ``--samples_per_plugin images=N`` (N at least the epochs; 0 shows none).
 """
 
 from __future__ import annotations

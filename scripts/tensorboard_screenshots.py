@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import shutil
 import socket
@@ -35,6 +36,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -146,6 +148,12 @@ def wait_for(driver: webdriver.Chrome, timeout: float, what: str, script: str, *
         ) from None
 
 
+def open_page(driver: webdriver.Chrome, url: str) -> None:
+    """Load ``url`` afresh: TensorBoard is one page, and a dashboard seen before would stay in it."""
+    driver.get("about:blank")
+    driver.get(url)
+
+
 def settle(driver: webdriver.Chrome, seconds: float = 1.0) -> None:
     """Let transitions finish after the awaited state holds (charts animate their first draw)."""
     time.sleep(seconds)
@@ -156,7 +164,7 @@ def settle(driver: webdriver.Chrome, seconds: float = 1.0) -> None:
 
 def shoot_custom_scalars(driver: webdriver.Chrome, url: str, out: Path, timeout: float) -> Path:
     """Custom scalars with smoothing 0 and "Ignore outliers in chart scaling" unticked."""
-    driver.get(f"{url}/#custom_scalars&_smoothingWeight=0")
+    open_page(driver, f"{url}/#custom_scalars&_smoothingWeight=0")
     wait_for(
         driver,
         timeout,
@@ -180,14 +188,32 @@ def shoot_custom_scalars(driver: webdriver.Chrome, url: str, out: Path, timeout:
                 cards: cards.length, lines: lines};
         """,
     )
+    # Open each chart's "Matches" list: it names the run and tag behind each colour and marker.
+    driver.execute_script(
+        DEEP_QUERY
+        + """
+        deep(document, 'tf-custom-scalar-multi-line-chart-card', [])
+            .forEach((card) => card.set('_matchesListOpened', true));
+        """
+    )
     settle(driver)
-    return save(driver, out / "tensorboard_custom_scalars.png")
+    # Cut the empty space below the charts and the run list.
+    bottom = driver.execute_script(
+        DEEP_QUERY
+        + """
+        const parts = [deep(document, 'tf-category-paginated-view', [])[0],
+                       deep(document, 'tf-runs-selector', [])[0]];
+        return Math.max(0, ...parts.filter((e) => e).map((e) => e.getBoundingClientRect().bottom));
+        """
+    )
+    height = int(bottom) + 16 if bottom else None
+    return save(driver, out / "tensorboard_custom_scalars.png", height=height)
 
 
 def shoot_hparams(driver: webdriver.Chrome, url: str, out: Path, timeout: float, sessions: int) -> Path:
     """The HParams table with the hyperparameters that do not differ between the runs unticked, so the
     metric columns fit in the window."""
-    driver.get(f"{url}/#hparams")
+    open_page(driver, f"{url}/#hparams")
     wait_for(
         driver,
         timeout,
@@ -217,26 +243,34 @@ def shoot_hparams(driver: webdriver.Chrome, url: str, out: Path, timeout: float,
 
 
 def shoot_images(driver: webdriver.Chrome, url: str, out: Path, timeout: float) -> Path:
-    """The per-epoch reconstruction grids (tag filter ``test/reconstructions``), at the last epoch."""
-    driver.get(f"{url}/#images&tagFilter=test%2Freconstructions")
-    wait_for(
+    """The per-epoch reconstruction grids (tag filter ``test/reconstructions``) at the last epoch, each
+    over its step slider; cut below them (eval's figures follow)."""
+    open_page(driver, f"{url}/#images&tagFilter=test%2Freconstructions")
+    state = wait_for(
         driver,
         timeout,
         "the reconstruction grids to load",
         """
-        const loaders = deep(document, 'tf-image-loader', []);
+        const loaders = deep(document, 'tf-image-loader', [])
+            .filter((l) => (l.tag || '') === 'test/reconstructions');
         const shown = loaders.filter((l) => deep(l.shadowRoot || l, 'img', [])
             .some((i) => i.complete && i.naturalWidth > 0));
-        return {ok: loaders.length >= 1 && shown.length === loaders.length,
-                loaders: loaders.length, shown: shown.length};
+        // The category holding the grids (the tag filter's matches); per-prefix categories follow it.
+        let category = loaders[0];
+        while (category && category.tagName !== 'TF-CATEGORY-PAGINATED-VIEW') {
+          category = category.parentNode || category.host;
+        }
+        const bottom = category ? category.getBoundingClientRect().bottom : 0;
+        return {ok: loaders.length >= 1 && shown.length === loaders.length && bottom > 0,
+                loaders: loaders.length, shown: shown.length, bottom: bottom};
         """,
     )
     settle(driver)
-    return save(driver, out / "tensorboard_images.png")
+    return save(driver, out / "tensorboard_images.png", height=int(state["bottom"]) + 16)
 
 
 def shoot_projector(driver: webdriver.Chrome, url: str, out: Path, timeout: float, run: str) -> Path:
-    driver.get(f"{url}/#projector")
+    open_page(driver, f"{url}/#projector")
     # TensorBoard loads the projector in an iframe, which loads the projector itself in another.
     for depth in range(2):
         what = f"the projector's iframe ({depth + 1} of 2)"
@@ -273,10 +307,15 @@ def shoot_projector(driver: webdriver.Chrome, url: str, out: Path, timeout: floa
     return save(driver, out / "tensorboard_projector.png")
 
 
-def save(driver: webdriver.Chrome, path: Path) -> Path:
+def save(driver: webdriver.Chrome, path: Path, height: int | None = None) -> Path:
+    """The viewport as a PNG of at most 256 colours (a third of the size, the same to the eye), cut
+    to its top ``height`` pixels if given."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(path))
-    print(f"{path}  {path.stat().st_size // 1024} KiB")
+    image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+    if height is not None:
+        image = image.crop((0, 0, image.width, min(height, image.height)))
+    image.quantize(colors=256).save(path, optimize=True)
+    print(f"{path}  {image.width}x{image.height}  {path.stat().st_size // 1024} KiB")
     return path
 
 
@@ -308,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/img"), help="where the PNGs go")
     parser.add_argument("--only", nargs="+", choices=sorted(DASHBOARDS), help="these dashboards only")
     parser.add_argument("--projector-run", help="the projector's run (default: the first with data)")
-    parser.add_argument("--size", default="1200x800", help="window WIDTHxHEIGHT in px")
+    parser.add_argument("--size", default="1400x800", help="window WIDTHxHEIGHT in px")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each dashboard")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")

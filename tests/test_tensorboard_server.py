@@ -72,7 +72,8 @@ def poll(server, log_path: Path, ask: Callable[[], Any], done: Callable[[Any], b
 @contextlib.contextmanager
 def server_over(logdir: dict[str, Any], tmp_path: Path, *flags: str) -> Iterator[tuple[int, Any, Path]]:
     log_path = tmp_path / "tensorboard.log"
-    with tensorboard_server(logdir["root"], log_path, *flags) as (port, server):
+    # The default (fast) loader, as a user's `tensorboard --logdir` runs it.
+    with tensorboard_server(logdir["root"], log_path, "--load_fast=auto", *flags) as (port, server):
         yield port, server, log_path
 
 
@@ -175,8 +176,7 @@ def reconstruction_steps(port: int, run: str) -> list[int]:
 )
 def test_samples_per_plugin_keeps_every_reconstruction_grid(logdir, tmp_path, flags, kept):
     run = "tiny/ae-z2-s0/tb"
-    # The default (fast) loader, as a user's `tensorboard --logdir` runs it.
-    with server_over(logdir, tmp_path, "--load_fast=auto", *flags) as (port, server, log_path):
+    with server_over(logdir, tmp_path, *flags) as (port, server, log_path):
         # The grids are written in step order: once the last epoch's is there, all are loaded.
         steps = poll(
             server,

@@ -7,8 +7,8 @@ plain TSV (``tensor_path``), which the projector reads without a checkpoint. Fil
 
 The projector's PCA, its default view, needs at least 3 columns: on fewer it computes NaN coordinates
 and draws an empty canvas ("Total variance described: NaN%"). A 1- or 2-d latent is therefore written
-with zero columns appended (:data:`MIN_COLUMNS`): PCA of the padded points is the latent itself, a
-line or a plane in the 3-d view, with 100% of the variance described.
+with zero columns appended (:data:`MIN_COLUMNS`): the padded points span only the latent's own line or
+plane, which the 3-d PCA view draws (rotated) with 100% of the variance described.
 """
 
 from __future__ import annotations
