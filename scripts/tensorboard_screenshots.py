@@ -8,9 +8,13 @@ filled, images decoded, projector points loaded), not for a fixed time; a dashbo
 there within ``--timeout`` seconds fails the script with the page's state in the message.
 
 TensorBoard is started with ``--samples_per_plugin images=1000`` (every epoch's reconstruction grid),
-as the README tells users to. The custom-scalars page opens with outlier clipping off, so each curve
-shows its step 0 (the untrained model). The projector shows ``--projector-run`` (default: the first
-run with projector data) coloured by label.
+as the README tells users to. What the script sets, as a user would: custom scalars with smoothing 0,
+"Ignore outliers in chart scaling" unticked (so each curve shows its step 0, the untrained model) and
+each chart's "Matches" list open (which run and split each colour and marker is); HParams with the
+hyperparameters that do not differ between the runs unticked, so the metric columns fit; images
+filtered to ``test/reconstructions``; the projector on ``--projector-run`` (default: the first run
+with projector data) coloured by label. Shots are ``--size`` (default 1400x800, cut where the page
+ends early), saved with at most 256 colours.
 
 Needs Selenium (``pip install selenium``), Chromium and its driver (Debian: ``apt-get install
 chromium chromium-driver``). Usage::
