@@ -1,13 +1,24 @@
-"""TensorBoard writing: a run's per-epoch scalars by split, images, histograms and HParams, and eval's
-figures as images.
+"""TensorBoard writing: a run's per-epoch scalars, images, histograms, HParams and custom-scalars
+layout, and eval's figures as images.
 
-Layout under ``RUN_DIR/tb`` (names in :mod:`latentprobe.rundir`): ``train/`` and ``val/`` hold the
-per-epoch scalars under the same tags (``reconstruction_loss``, ``probe_loss``, ``probe_accuracy``,
-variant terms), so TensorBoard draws train and val on one chart, all against the epoch: the
-autoencoder's and the probe's curves share that axis. ``test/`` holds the reconstruction grid, the latent
-histogram and the final test scalars; the ``tb`` root holds the HParams entry, so the HParams tab
-compares every run found under a log directory. ``eval/`` holds eval's figures
-(:func:`write_image_files`) beside its embedding projector.
+One run is one TensorBoard run, ``RUN_DIR/tb``: every tag is ``<split>/<name>`` (``train/probe_accuracy``,
+``val/reconstruction_loss``, ``test/probe_accuracy``, the names of summary.json and ``compare``), all
+against the epoch, with val also at step 0 (the untrained autoencoder and probe). ``tb/eval`` (a second
+run, written by ``eval``) holds eval's figures as ``eval/<figure>`` images beside its embedding projector.
+
+What the dashboards show:
+
+- HParams: ``RUN_DIR/tb`` is the session, so each run is its own row named by its path under the log
+  directory (two runs with the same config stay two rows). No experiment summary is written: one would
+  fix the columns from whichever run TensorBoard reads first, with no idea which values differ across
+  the log directory. Without it TensorBoard derives the columns from every run it finds and marks the
+  hyperparameters whose values differ; its HParams tab ticks those first (five columns in all). The
+  metric columns are the last value of each scalar (``test/probe_accuracy``, ``val/...``); the tab
+  ticks the first five by name, the ``test/`` ones.
+- Custom scalars: one layout per run, merged by TensorBoard: probe accuracy and reconstruction loss
+  (and a classifier's accuracy) side by side, train and val in each chart, val from step 0.
+- Images: ``test/reconstructions`` holds every epoch's grid; TensorBoard shows 10 per run unless
+  started with ``--samples_per_plugin images=N`` (N at least the epochs; 0 shows none).
 """
 
 from __future__ import annotations
@@ -17,67 +28,87 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
 from tensorboard.plugins.hparams import api as hp
 
 from latentprobe import rundir
 
-#: Metrics the HParams tab shows for each run, as (split, tag).
-HPARAM_METRICS = (
-    (rundir.TB_TEST, "probe_accuracy"),
-    (rundir.TB_TEST, "reconstruction_loss"),
-    (rundir.TB_VAL, "probe_accuracy"),
-    (rundir.TB_VAL, "reconstruction_loss"),
+#: The custom-scalars layout's one category, and its charts: (title, metric name), each drawn for
+#: train and val when the run logs that metric.
+LAYOUT_CATEGORY = "probe accuracy and reconstruction loss, train and val"
+LAYOUT_CHARTS = (
+    ("probe accuracy", "probe_accuracy"),
+    ("reconstruction loss", "reconstruction_loss"),
+    ("classifier accuracy", "classifier_accuracy"),
 )
+#: Tags of the images and histograms written while training (computed on test images).
+RECONSTRUCTIONS_TAG = f"{rundir.TB_TEST}/reconstructions"
+LATENT_TAG = f"{rundir.TB_TEST}/latent"
 
 
 class TensorBoardLog:
-    """Summary writers for one run's TensorBoard directory (``RUN_DIR/tb``), one per split."""
+    """The summary writer of one run's TensorBoard directory (``RUN_DIR/tb``)."""
 
     def __init__(self, tb_dir: Path):
         self.dir = Path(tb_dir)
-        self._writers: dict[str, Any] = {}
+        self._writer: Any = None
 
-    def writer(self, split: str):
-        if split not in self._writers:
-            path = self.dir if split == "" else self.dir / split
-            self._writers[split] = tf.summary.create_file_writer(str(path))
-        return self._writers[split]
+    @property
+    def writer(self):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(str(self.dir))
+        return self._writer
 
     def write_hparams(self, hparams: dict[str, Any]) -> None:
-        """The run's settings (flat ``dotted.key -> scalar``) and the metrics to compare them by."""
-        with self.writer("").as_default():
-            hp.hparams_config(
-                hparams=[hp.HParam(name) for name in hparams],
-                metrics=[
-                    hp.Metric(tag, group=split, display_name=f"{split}/{tag}")
-                    for split, tag in HPARAM_METRICS
-                ],
+        """The run's settings (flat ``dotted.key -> scalar``) as an HParams session of its own."""
+        with self.writer.as_default():
+            # An empty trial id names the session group after the session, the run's directory: the
+            # default (a hash of the values) would merge runs with the same config into one row.
+            hp.hparams(hparams, trial_id="")
+
+    def write_layout(self, metrics: dict[str, Any]) -> None:
+        """The custom-scalars layout for the metrics this run logs (the names of ``metrics``)."""
+        with self.writer.as_default():
+            tf.summary.experimental.write_raw_pb(
+                custom_scalar_summary.pb(scalars_layout(metrics)).SerializeToString(), step=0
             )
-            hp.hparams(hparams)
 
     def write_scalars(self, split: str, step: int, values: dict[str, float]) -> None:
-        with self.writer(split).as_default():
+        """Each value as the scalar ``<split>/<name>`` at ``step``; ``None`` values are skipped."""
+        with self.writer.as_default():
             for name, value in values.items():
                 if value is not None:
-                    tf.summary.scalar(name, value, step=step)
+                    tf.summary.scalar(f"{split}/{name}", value, step=step)
 
     def write_reconstructions(self, step: int, x: np.ndarray, reconstruction: np.ndarray) -> None:
         """One image: the inputs on the top row, their reconstructions below."""
-        with self.writer(rundir.TB_TEST).as_default():
-            tf.summary.image("reconstructions", image_grid(x, reconstruction)[None], step=step)
+        with self.writer.as_default():
+            tf.summary.image(RECONSTRUCTIONS_TAG, image_grid(x, reconstruction)[None], step=step)
 
     def write_latent_histogram(self, step: int, z: np.ndarray) -> None:
-        with self.writer(rundir.TB_TEST).as_default():
-            tf.summary.histogram("latent", z, step=step)
+        with self.writer.as_default():
+            tf.summary.histogram(LATENT_TAG, z, step=step)
 
     def close(self) -> None:
-        for w in self._writers.values():
-            w.close()
-        self._writers.clear()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def scalars_layout(metrics: dict[str, Any] | list[str]) -> layout_pb2.Layout:
+    """The custom-scalars layout: one chart per :data:`LAYOUT_CHARTS` metric in ``metrics``, each
+    matching that metric's train and val tags."""
+    category = layout_pb2.Category(title=LAYOUT_CATEGORY)
+    for title, name in LAYOUT_CHARTS:
+        if name in metrics:
+            tags = f"^({rundir.TB_TRAIN}|{rundir.TB_VAL})/{name}$"
+            category.chart.add(title=title, multiline=layout_pb2.MultilineChartContent(tag=[tags]))
+    return layout_pb2.Layout(category=[category])
 
 
 def write_image_files(log_dir: Path, paths: list[Path]) -> None:
-    """Log each PNG under ``paths`` as an image summary named after its file, at step 0, in ``log_dir``.
+    """Log each PNG under ``paths`` as the image ``eval/<file name stem>`` at step 0 in ``log_dir``.
 
     Event files already in ``log_dir`` are deleted first: a re-eval replaces the images rather than
     stacking a second set at the same step.
@@ -89,7 +120,7 @@ def write_image_files(log_dir: Path, paths: list[Path]) -> None:
         with writer.as_default():
             for path in paths:
                 image = tf.image.decode_png(tf.io.read_file(str(path)), channels=4)
-                tf.summary.image(Path(path).stem, image[None], step=0)
+                tf.summary.image(f"{rundir.TB_EVAL}/{Path(path).stem}", image[None], step=0)
     finally:
         writer.close()
 

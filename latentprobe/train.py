@@ -231,10 +231,12 @@ def _restore_or_start(run_dir: Path, parts: Components, variables: list[Any], re
 def _log_start(
     cfg: RunConfig, parts: Components, splits: data_mod.Splits, tb: TensorBoardLog, ledger: _Ledger
 ) -> None:
-    """HParams, and step 0: the untrained autoencoder and probe, so every curve starts from chance."""
+    """HParams, the custom-scalars layout, and step 0: the untrained autoencoder and probe, so every
+    curve starts from chance."""
     tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
     ledger.initial = measure(parts.model, parts.head, splits.val.x, splits.val.y)
     tb.write_scalars(rundir.TB_VAL, 0, ledger.initial)
+    tb.write_layout(ledger.initial)
 
 
 def _train_epochs(

@@ -131,7 +131,7 @@ def test_every_plot_is_written_and_logged_to_tensorboard(evaluated):
         data = (run_dir / "plots" / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
     images = accumulator(run_dir / "tb" / "eval").Tags()["tensors"]
-    assert {Path(n).stem for n in PLOTS} <= set(images)
+    assert {f"eval/{Path(n).stem}" for n in PLOTS} <= set(images)
 
 
 def test_projector_files_are_consistent(evaluated):
@@ -141,7 +141,8 @@ def test_projector_files_are_consistent(evaluated):
     (embedding,) = cfg.embeddings
     latents = np.loadtxt(projector_dir / embedding.tensor_path, delimiter="\t")
     labels = (projector_dir / embedding.metadata_path).read_text().split()
-    assert latents.shape == (360, 2) and len(labels) == 360
+    assert latents.shape == (360, 3) and len(labels) == 360  # a 2-d latent, padded with zeros
+    assert (latents[:, 2] == 0).all()
     assert list(embedding.sprite.single_image_dim) == [8, 8]
     from matplotlib.image import imread
 
@@ -171,7 +172,7 @@ def test_tensorboard_serves_the_projector(evaluated, tmp_path):
         assert runs == ["eval"], log_path.read_text()[-2000:]
         info = get_json(port, "/data/plugin/projector/info", run="eval")
         (embedding,) = info["embeddings"]
-        assert embedding["tensorShape"] == [360, 2] and embedding["sprite"]["singleImageDim"] == [8, 8]
+        assert embedding["tensorShape"] == [360, 3] and embedding["sprite"]["singleImageDim"] == [8, 8]
 
 
 def global_rng_state() -> dict:

@@ -1,18 +1,17 @@
 """TensorBoard output of a real tiny run, read back the way TensorBoard reads it.
 
-The fast tests load the event files with TensorBoard's own ``EventAccumulator``; the slow one starts a
-real ``tensorboard`` server on 127.0.0.1 and asks its HTTP data API for the curves.
+These tests load the event files with TensorBoard's own ``EventAccumulator``; the helpers below start a
+real ``tensorboard`` server for the slow tests (``tests/test_tensorboard_server.py``, and eval's).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -22,11 +21,16 @@ from typing import Any
 import numpy as np
 import pytest
 import tensorflow as tf
+from google.protobuf import text_format
 from tensorboard.backend.event_processing import event_accumulator as ea
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.hparams import metadata as hparams_metadata
+from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
-from latentprobe import config, train
+from latentprobe import config, tensorboard_log, train
 from latentprobe import data as data_mod
+from latentprobe.evaluation import projector
 from tests.conftest import tiny_config, write_config
 
 EPOCHS = 2
@@ -73,51 +77,58 @@ def series(acc: ea.EventAccumulator, tag: str) -> tuple[list[int], list[float]]:
 # Event files, through TensorBoard's reader
 
 
+def test_a_run_is_one_tensorboard_run(tiny_run):
+    """Everything training logs is in ``tb`` itself: TensorBoard lists one entry per run, not five."""
+    tb = tiny_run["run_dir"] / "tb"
+    assert [p.name for p in tb.iterdir() if p.is_dir()] == []
+    assert len(list(tb.glob("events.out.tfevents.*"))) == 1
+    tags = set(accumulator(tb).Tags()["tensors"])
+    assert {f"{split}/{tag}" for split in ("train", "val", "test") for tag in EPOCH_TAGS} <= tags
+    assert {"test/reconstructions", "test/latent", "test/chance_accuracy"} <= tags
+
+
 @pytest.mark.parametrize("split", ["train", "val"])
 def test_epoch_scalars_match_history(tiny_run, split):
     history = tiny_run["summary"]["history"]
     assert history["epoch"] == list(range(1, EPOCHS + 1))
-    acc = accumulator(tiny_run["run_dir"] / "tb" / split)
-    tags = set(acc.Tags()["tensors"])
-    assert set(EPOCH_TAGS) <= tags, tags
-    for tag in EPOCH_TAGS:
+    acc = accumulator(tiny_run["run_dir"] / "tb")
+    for name in EPOCH_TAGS:
+        tag = f"{split}/{name}"
         assert acc.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"
         steps, values = series(acc, tag)
         if split == "val":  # val also holds step 0: the untrained model and probe
-            assert steps[0] == 0, (split, tag)
-            initial = tiny_run["summary"]["initial"]["val"][tag]
+            assert steps[0] == 0, tag
+            initial = tiny_run["summary"]["initial"]["val"][name]
             np.testing.assert_allclose(values[0], initial, rtol=0, atol=TOLERANCE)
             steps, values = steps[1:], values[1:]
-        assert steps == list(range(1, EPOCHS + 1)), (split, tag)
-        expected = history[f"{split}/{tag}"]
+        assert steps == list(range(1, EPOCHS + 1)), tag
+        expected = history[tag]
         assert len(expected) == EPOCHS
-        np.testing.assert_allclose(values, expected, rtol=0, atol=TOLERANCE, err_msg=f"{split}/{tag}")
+        np.testing.assert_allclose(values, expected, rtol=0, atol=TOLERANCE, err_msg=tag)
     # Accuracy is a fraction, so a swapped or mis-scaled tag would show here.
-    _, accuracy = series(acc, "probe_accuracy")
+    _, accuracy = series(acc, f"{split}/probe_accuracy")
     assert all(0.0 <= a <= 1.0 for a in accuracy)
 
 
 def test_train_and_val_curves_differ(tiny_run):
-    """The two splits are separately written, not one series copied into both directories."""
-    train_acc = accumulator(tiny_run["run_dir"] / "tb" / "train")
-    val_acc = accumulator(tiny_run["run_dir"] / "tb" / "val")
-    assert series(train_acc, "reconstruction_loss")[1] != series(val_acc, "reconstruction_loss")[1]
+    """The two splits are separately written, not one series copied into both tags."""
+    acc = accumulator(tiny_run["run_dir"] / "tb")
+    assert series(acc, "train/reconstruction_loss")[1] != series(acc, "val/reconstruction_loss")[1]
 
 
-def test_test_split_holds_final_metrics(tiny_run):
+def test_test_metrics_are_logged_at_the_last_epoch(tiny_run):
     summary = tiny_run["summary"]
-    acc = accumulator(tiny_run["run_dir"] / "tb" / "test")
-    for tag, expected in summary["metrics"]["test"].items():
-        steps, values = series(acc, tag)
-        assert steps == [EPOCHS], tag
-        assert values == pytest.approx([expected], abs=TOLERANCE), tag
+    acc = accumulator(tiny_run["run_dir"] / "tb")
+    for name, expected in summary["metrics"]["test"].items():
+        steps, values = series(acc, f"test/{name}")
+        assert steps == [EPOCHS], name
+        assert values == pytest.approx([expected], abs=TOLERANCE), name
 
 
 def test_reconstruction_grid_image(tiny_run):
-    acc = accumulator(tiny_run["run_dir"] / "tb" / "test")
-    assert "reconstructions" in acc.Tags()["tensors"]
-    assert acc.SummaryMetadata("reconstructions").plugin_data.plugin_name == "images"
-    events = acc.Tensors("reconstructions")
+    acc = accumulator(tiny_run["run_dir"] / "tb")
+    assert acc.SummaryMetadata("test/reconstructions").plugin_data.plugin_name == "images"
+    events = acc.Tensors("test/reconstructions")
     assert [e.step for e in events] == list(range(1, EPOCHS + 1))
 
     n, h, w = train.GRID_IMAGES, 8, 8
@@ -142,10 +153,9 @@ def test_reconstruction_grid_image(tiny_run):
 
 def test_latent_histogram(tiny_run):
     summary = tiny_run["summary"]
-    acc = accumulator(tiny_run["run_dir"] / "tb" / "test")
-    assert "latent" in acc.Tags()["tensors"]
-    assert acc.SummaryMetadata("latent").plugin_data.plugin_name == "histograms"
-    events = acc.Tensors("latent")
+    acc = accumulator(tiny_run["run_dir"] / "tb")
+    assert acc.SummaryMetadata("test/latent").plugin_data.plugin_name == "histograms"
+    events = acc.Tensors("test/latent")
     assert [e.step for e in events] == list(range(1, EPOCHS + 1))
     buckets = tf.make_ndarray(events[-1].tensor_proto)  # rows of (left edge, right edge, count)
     assert buckets.ndim == 2 and buckets.shape[1] == 3
@@ -154,34 +164,85 @@ def test_latent_histogram(tiny_run):
     assert np.all(buckets[:, 1] >= buckets[:, 0])
 
 
-def test_root_holds_hparams(tiny_run):
+def test_hparams_session_is_the_run_and_no_experiment_is_written(tiny_run):
     acc = accumulator(tiny_run["run_dir"] / "tb")
     content = acc.PluginTagToContent(hparams_metadata.PLUGIN_NAME)
-    assert hparams_metadata.SESSION_START_INFO_TAG in content
-    assert hparams_metadata.EXPERIMENT_TAG in content
+    # An experiment summary would fix the columns TensorBoard shows and hide which values differ.
+    assert set(content) == {hparams_metadata.SESSION_START_INFO_TAG}
 
     start = hparams_metadata.parse_session_start_info_plugin_data(
         content[hparams_metadata.SESSION_START_INFO_TAG]
     )
-    assert {"model.latent", "train.epochs", "probe.strategy", "data.name"} <= set(start.hparams)
+    # No group name: TensorBoard names the row after the session's run (the run's tb directory)
+    # instead of a hash of the values, which would merge runs with the same config.
+    assert start.group_name == ""
+    assert {"model.latent", "train.epochs", "probe.strategy", "data.name", "seed"} <= set(start.hparams)
     assert start.hparams["model.latent"].number_value == LATENT
     assert start.hparams["train.epochs"].number_value == EPOCHS
     assert start.hparams["probe.strategy"].string_value == "alternating"
     assert start.hparams["data.name"].string_value == "digits"
     assert start.hparams["model.hidden"].string_value == "[32]"
 
-    experiment = hparams_metadata.parse_experiment_plugin_data(content[hparams_metadata.EXPERIMENT_TAG])
-    assert {"model.latent", "train.epochs", "probe.strategy"} <= {h.name for h in experiment.hparam_infos}
-    metrics = {(m.name.group, m.name.tag) for m in experiment.metric_infos}
-    assert metrics == {
-        ("test", "probe_accuracy"),
-        ("test", "reconstruction_loss"),
-        ("val", "probe_accuracy"),
-        ("val", "reconstruction_loss"),
-    }
-    # Each metric the HParams tab compares by is written under its group (a run relative to tb/).
-    for group, tag in metrics:
-        assert tag in accumulator(tiny_run["run_dir"] / "tb" / group).Tags()["tensors"], (group, tag)
+
+def custom_scalars_layout(tb: Path) -> layout_pb2.Layout:
+    (event,) = accumulator(tb).Tensors(custom_scalar_metadata.CONFIG_SUMMARY_TAG)
+    return layout_pb2.Layout.FromString(tf.make_ndarray(event.tensor_proto).item())
+
+
+def test_custom_scalars_layout_pairs_probe_accuracy_and_reconstruction_loss(tiny_run):
+    tb = tiny_run["run_dir"] / "tb"
+    (category,) = custom_scalars_layout(tb).category
+    assert [chart.title for chart in category.chart] == ["probe accuracy", "reconstruction loss"]
+    tags = set(accumulator(tb).Tags()["tensors"])
+    for chart, name in zip(category.chart, ("probe_accuracy", "reconstruction_loss"), strict=True):
+        (pattern,) = chart.multiline.tag
+        # Each chart draws exactly the train and val curves of its metric, not the test point.
+        assert {t for t in tags if re.search(pattern, t)} == {f"train/{name}", f"val/{name}"}, pattern
+
+
+def test_the_layout_adds_a_classifier_chart_only_where_there_is_a_classifier():
+    with_classifier = tensorboard_log.scalars_layout(
+        {"probe_accuracy": 0.1, "reconstruction_loss": 1.0, "classifier_accuracy": 0.1}
+    )
+    assert [c.title for c in with_classifier.category[0].chart] == [
+        "probe accuracy",
+        "reconstruction loss",
+        "classifier accuracy",
+    ]
+    (pattern,) = with_classifier.category[0].chart[2].multiline.tag
+    assert re.search(pattern, "val/classifier_accuracy") and not re.search(
+        pattern, "test/classifier_accuracy"
+    )
+    assert [c.title for c in tensorboard_log.scalars_layout(["probe_accuracy"]).category[0].chart] == [
+        "probe accuracy"
+    ]
+
+
+def test_eval_images_are_tagged_under_eval(tmp_path):
+    from matplotlib.image import imsave
+
+    png = tmp_path / "confusion.png"
+    imsave(png, np.eye(4))
+    log_dir = tmp_path / "eval"
+    tensorboard_log.write_image_files(log_dir, [png])
+    tensorboard_log.write_image_files(log_dir, [png])  # a re-eval replaces, not stacks
+    assert len(list(log_dir.glob("events.out.tfevents.*"))) == 1
+    acc = accumulator(log_dir)
+    assert acc.Tags()["tensors"] == ["eval/confusion"]
+    assert acc.SummaryMetadata("eval/confusion").plugin_data.plugin_name == "images"
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5])
+def test_projector_latents_have_at_least_three_columns(tmp_path, width):
+    """The projector's PCA draws nothing for fewer than 3 columns: narrower latents are padded with 0."""
+    rng = np.random.default_rng(width)
+    z = rng.normal(size=(50, width)).astype(np.float32)
+    config_path = projector.write_projector(tmp_path, z, rng.integers(0, 10, 50), None)
+    cfg = text_format.Parse(config_path.read_text(), ProjectorConfig())
+    written = np.loadtxt(tmp_path / cfg.embeddings[0].tensor_path, delimiter="\t", ndmin=2)
+    assert written.shape == (50, max(width, 3))
+    np.testing.assert_allclose(written[:, :width], z, rtol=1e-5)
+    assert (written[:, width:] == 0).all()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -217,42 +278,3 @@ def tensorboard_server(logdir: Path, log_path: Path, *flags: str) -> Iterator[tu
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=10)
-
-
-@pytest.mark.slow
-def test_tensorboard_server_serves_val_curve(tiny_run, tmp_path):
-    run_dir = tiny_run["run_dir"]
-    logdir = run_dir.parent
-    val_run = (run_dir / "tb" / "val").relative_to(logdir).as_posix()
-    log_path = tmp_path / "tensorboard.log"
-    with tensorboard_server(logdir, log_path, "--reload_interval=1") as (port, server):
-        runs: list[str] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                pytest.fail(f"tensorboard exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                runs = get_json(port, "/data/runs")
-            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
-                runs = []
-            if val_run in runs:
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail(
-                f"tensorboard never listed {val_run!r} (runs: {runs}):\n{log_path.read_text()[-3000:]}"
-            )
-
-        tags = get_json(port, "/data/plugin/scalars/tags")
-        assert set(EPOCH_TAGS) <= set(tags.get(val_run, {})), tags
-        # The scalars are loaded once a run is listed, but poll briefly in case a reload is mid-way.
-        expected = tiny_run["summary"]["history"]["val/probe_accuracy"]
-        points: list[list[float]] = []
-        while time.monotonic() < deadline:
-            points = get_json(port, "/data/plugin/scalars/scalars", run=val_run, tag="probe_accuracy")
-            if len(points) >= EPOCHS + 1:
-                break
-            time.sleep(0.5)
-        assert [int(step) for _, step, _ in points] == list(range(0, EPOCHS + 1)), points
-        initial = tiny_run["summary"]["initial"]["val"]["probe_accuracy"]
-        np.testing.assert_allclose([v for _, _, v in points], [initial, *expected], rtol=0, atol=TOLERANCE)

@@ -4,6 +4,11 @@ Written next to eval's TensorBoard images (``RUN_DIR/tb/eval``), so the projecto
 run ``eval`` with ``tensorboard --logdir RUN_DIR/tb`` (or any parent of it). The latents are a
 plain TSV (``tensor_path``), which the projector reads without a checkpoint. File names are in
 :mod:`latentprobe.rundir`.
+
+The projector's PCA, its default view, needs at least 3 columns: on fewer it computes NaN coordinates
+and draws an empty canvas ("Total variance described: NaN%"). A 1- or 2-d latent is therefore written
+with zero columns appended (:data:`MIN_COLUMNS`): the padded points span only the latent's own line or
+plane, which the 3-d PCA view draws (rotated) with 100% of the variance described.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from latentprobe import rundir
 
 #: The projector accepts sprites up to 8192 px on a side.
 MAX_SPRITE_SIDE = 8192
+#: Columns the projector's 3-d PCA needs; narrower latents are padded with zeros.
+MIN_COLUMNS = 3
 
 
 def sprite_image(x: np.ndarray) -> np.ndarray:
@@ -38,11 +45,16 @@ def write_projector(
 ) -> Path:
     """Write latents ``z`` with labels ``y`` (and a sprite of images ``x``) for the projector.
 
+    A latent narrower than :data:`MIN_COLUMNS` is written with zero columns appended.
+
     Returns:
         The path of ``projector_config.pbtxt``.
     """
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
+    z = np.asarray(z).reshape(len(z), -1)
+    if z.shape[1] < MIN_COLUMNS:
+        z = np.concatenate([z, np.zeros((len(z), MIN_COLUMNS - z.shape[1]), z.dtype)], axis=1)
     tensors = io.StringIO()
     np.savetxt(tensors, z, delimiter="\t", fmt="%.6g")
     rundir.write_text(log_dir / rundir.PROJECTOR_TENSORS, tensors.getvalue())
