@@ -48,12 +48,6 @@ def metric_unit(name: str) -> str | None:
     return None
 
 
-def metric_label(name: str) -> str:
-    """An axis label for a metric: its name and unit, e.g. ``test/probe_accuracy (fraction correct)``."""
-    unit = metric_unit(name)
-    return f"{name} ({unit})" if unit else name
-
-
 def line_colors(n: int) -> list:
     """``n`` distinct colours (tab10, tab20 beyond ten)."""
     cmap = colormaps["tab10" if n <= 10 else "tab20"]
@@ -95,8 +89,8 @@ def latent_scatter_figure(
         )
     for i, k in enumerate(classes):
         cx, cy = np.median(z2[y == k], axis=0)
-        ax.text(cx, cy, str(k), ha="center", va="center", fontsize=12, fontweight="bold", color="black",
-                bbox={"boxstyle": "round,pad=0.15", "facecolor": colors[i], "alpha": 0.8, "linewidth": 0})  # fmt: skip
+        box = {"boxstyle": "round,pad=0.15", "facecolor": colors[i], "alpha": 0.8, "linewidth": 0}
+        ax.text(cx, cy, str(k), ha="center", va="center", fontsize=12, fontweight="bold", bbox=box)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from latentprobe.comparison.groups import IGNORED_KEYS, flatten_config
-from latentprobe.comparison.reading import RunRecord
 from latentprobe.comparison.numbers import MISSING, NumberFormat, number_format
+from latentprobe.comparison.reading import RunRecord
 from latentprobe.comparison.statistics import CONFIDENCE, Interval, mean_ci
 from latentprobe.errors import UserError
 from latentprobe.text_table import align_columns, wrap
