@@ -442,7 +442,9 @@ def test_a_study_reads_in_100_columns_and_wider_only_on_request(tmp_path: Path) 
     assert "config diff g1 -> g2: model.latent 2 -> 8" in result.stdout
     assert "config diff g1 -> g3: model.kind ae -> dae" in result.stdout  # not model.dae.fraction
     # the groups' columns are named g1..g6 over the config that sets them apart
-    header = next(i for i, x in enumerate(lines) if x.split() == ["g1", "g2", "g3"])
+    header = next(
+        i for i, x in enumerate(lines) if x.split() == ["g1", "(n=3)", "g2", "(n=3)", "g3", "(n=3)"]
+    )
     assert lines[header + 2].split() == ["model.kind", "ae", "ae", "dae"]
     assert lines[header + 3].split() == ["model.latent", "2", "8", "2"]
     assert lines[header + 4].split() == ["seeds", "0,1,2", "0,1,2", "0,1,2"]

@@ -162,7 +162,7 @@ def test_study_runs_are_grouped_and_named_by_their_grid_values(tmp_path: Path) -
     assert as_json["groups"][3]["name"] == "g4"
     # the text names the groups g1..g4, over the grid values that set them apart
     lines = render(table, "table", "groups").splitlines()
-    assert lines[1].split() == ["g1", "g2", "g3", "g4"]
+    assert lines[1].split() == ["g1", "(n=3)", "g2", "(n=3)", "g3", "(n=3)", "g4", "(n=3)"]
     assert [line.split() for line in lines[3:6]] == [
         ["model.kind", "ae", "ae", "vae", "vae"],
         ["model.latent", "2", "8", "2", "8"],

@@ -127,9 +127,8 @@ def _groups_section(table: Table) -> Section:
     ] + [["seeds", *(",".join(str(s) for s in g.seeds) for g in groups)]]
     metric_rows = [[name, *(_interval(table, g, name) for g in groups)] for name in table.metrics]
     title = f"groups of runs differing only by seed: mean ± {CONFIDENCE:.0%} CI over seeds (t-distribution)"
-    return Section(
-        ["", *(g.name for g in groups)], [("group", config_rows), ("metric", metric_rows)], [title]
-    )
+    header = ["", *(f"{g.name} (n={len(g.runs)})" for g in groups)]
+    return Section(header, [("group", config_rows), ("metric", metric_rows)], [title])
 
 
 # ---- the paired comparisons ----
