@@ -305,7 +305,7 @@ def compare(
         typer.Option(
             "--table",
             help="Print one table: runs (a row per run in csv), groups (mean ± 95% CI per seed group) or "
-            "comparisons (paired tests against the first group) [default: every table; csv: runs].",
+            "comparisons (paired tests against the first group). Default: every table; csv: runs.",
             show_default=False,
         ),
     ] = None,
@@ -315,7 +315,7 @@ def compare(
             "--width",
             min=0,
             help="The table format's line width: wider tables are split into panels of columns, each "
-            "repeating the row names; 0: no limit, one wide table [default: 100].",
+            "repeating the row names; 0: no limit, one wide table. Default: 100.",
             show_default=False,
         ),
     ] = None,
@@ -332,7 +332,7 @@ def compare(
         typer.Option(
             "--metric",
             help="The pivot's and the plot's metric, e.g. test/probe_accuracy or eval/linear@all "
-            "[pivot default: test/probe_accuracy; plot default: each headline metric the runs have].",
+            "(default: test/probe_accuracy for a pivot, each headline metric the runs have for a plot).",
         ),
     ] = None,
     plot: Annotated[
@@ -346,8 +346,8 @@ def compare(
 ) -> None:
     """Set runs side by side; runs differing only by seed get mean ± 95% CI and paired tests.
 
-    The table format fits 100 columns (--width). Accuracies print with 4 decimals, counts as integers,
-    other metrics with 4 significant digits; json and csv keep full precision.
+    The table format fits 100 columns (--width); wider tables are split into panels of columns.
+    Accuracies print with 4 decimals, counts as integers, other metrics with 4 significant digits.
     With --rows/--cols: a pivot table of one metric, each cell mean ± 95% CI (n runs).
     Exit codes: 0 shown, 2 bad input (nothing to compare, a bad option, runs that cannot be plotted).
     """

@@ -224,8 +224,8 @@ def render_markdown(table: Table, which: str | None = None) -> str:
     for section in sections(table, which):
         if parts:
             parts.append("")
-        for line in section.before:
-            parts += [line, ""]
+        for i, line in enumerate(section.before):
+            parts += [f"**{line}**" if i == 0 else line, ""]  # the first line titles the section
         for i, (name, rows) in enumerate(section.blocks):
             if i:
                 parts.append("")
