@@ -291,9 +291,36 @@ def compare(
             show_default=False,
         ),
     ],
-    format_: Annotated[str, typer.Option("--format", "-f", help="table, markdown, json or csv.")] = "table",
-    rows: Annotated[
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (aligned text), markdown, json (every table, full precision) or csv (one table, "
+            "full precision; see --table).",
+        ),
+    ] = "table",
+    table_: Annotated[
         Optional[str],  # noqa: UP045 (typer needs Optional here)
+        typer.Option(
+            "--table",
+            help="Print one table: runs (a row per run in csv), groups (mean ± 95% CI per seed group) or "
+            "comparisons (paired tests against the first group). Default: every table; csv: runs.",
+            show_default=False,
+        ),
+    ] = None,
+    width: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--width",
+            min=0,
+            help="The table format's line width: wider tables are split into panels of columns, each "
+            "repeating the row names; 0: no limit, one wide table. Default: 100.",
+            show_default=False,
+        ),
+    ] = None,
+    rows: Annotated[
+        Optional[str],  # noqa: UP045
         typer.Option("--rows", help="Pivot: a row per value of this config key, e.g. model.kind."),
     ] = None,
     cols: Annotated[
@@ -305,7 +332,7 @@ def compare(
         typer.Option(
             "--metric",
             help="The pivot's and the plot's metric, e.g. test/probe_accuracy or eval/linear@all "
-            "[pivot default: test/probe_accuracy; plot default: each headline metric the runs have].",
+            "(default: test/probe_accuracy for a pivot, each headline metric the runs have for a plot).",
         ),
     ] = None,
     plot: Annotated[
@@ -313,22 +340,23 @@ def compare(
         typer.Option(
             "--plot",
             help="Write the capacity plot (the metric against model.latent, or --cols; a line per "
-            "model.kind, or --rows) to this PNG.",
+            "model.kind, or --rows) to this PNG (or .pdf, .svg); checked before anything is printed.",
         ),
     ] = None,
 ) -> None:
     """Set runs side by side; runs differing only by seed get mean ± 95% CI and paired tests.
 
+    The table format fits 100 columns (--width); wider tables are split into panels of columns.
+    Accuracies print with 4 decimals, counts as integers, other metrics with 4 significant digits.
     With --rows/--cols: a pivot table of one metric, each cell mean ± 95% CI (n runs).
     Exit codes: 0 shown, 2 bad input (nothing to compare, a bad option, runs that cannot be plotted).
     """
     from latentprobe import comparison
 
-    if format_ not in comparison.FORMATS:
-        choices = ", ".join(comparison.FORMATS)
-        raise _fail(UserError(f"--format: unknown format {format_!r} (expected one of: {choices})"))
-    if metric is not None and rows is None and cols is None and plot is None:
-        raise _fail(UserError("--metric: picks the metric of a pivot (--rows, --cols) or a plot (--plot)"))
+    try:
+        _check_compare_options(format_, table_, width, rows, cols, metric, plot)
+    except UserError as exc:
+        raise _fail(exc) from None
     records, problems = comparison.load_runs(runs)
     if not records:
         for p in problems:
@@ -336,6 +364,7 @@ def compare(
         raise _fail(UserError("no complete run to compare"))
     table = comparison.build_table(records, problems)
     try:
+        which = comparison.check_table_option(table, table_, format_)
         pivot = None
         if rows is not None or cols is not None:
             pivot = comparison.build_pivot(
@@ -347,9 +376,44 @@ def compare(
         raise _fail(exc) from None
     for p in problems:
         typer.echo(f"warning: {_problem_line(p)}", err=True)
-    typer.echo(comparison.render_pivot(pivot, format_) if pivot else comparison.render(table, format_))
+    if pivot is not None:
+        typer.echo(comparison.render_pivot(pivot, format_, _width(width)), nl=False)
+    else:
+        typer.echo(comparison.render(table, format_, which, _width(width)), nl=False)
     if written is not None:
         typer.echo(f"wrote {written}", err=True)
+
+
+def _width(width: int | None) -> int | None:
+    """--width as the renderers take it: 100 when not given, None for no limit (0)."""
+    from latentprobe.comparison import WIDTH
+
+    return WIDTH if width is None else (width or None)
+
+
+def _check_compare_options(
+    format_: str,
+    table_: str | None,
+    width: int | None,
+    rows: str | None,
+    cols: str | None,
+    metric: str | None,
+    plot: Path | None,
+) -> None:
+    """The checks of compare's options that need no run: one UserError naming the option."""
+    from latentprobe import comparison
+
+    if format_ not in comparison.FORMATS:
+        choices = ", ".join(comparison.FORMATS)
+        raise UserError(f"--format: unknown format {format_!r} (expected one of: {choices})")
+    if metric is not None and rows is None and cols is None and plot is None:
+        raise UserError("--metric: picks the metric of a pivot (--rows, --cols) or a plot (--plot)")
+    if table_ is not None and (rows is not None or cols is not None):
+        raise UserError("--table: picks a table of the comparison; a pivot (--rows, --cols) is one table")
+    if width is not None and format_ != "table":
+        raise UserError(f"--width: only the table format is laid out to a width, not {format_}")
+    if plot is not None:
+        comparison.check_plot_path(plot)
 
 
 def _problem_line(problem: Any) -> str:

@@ -159,7 +159,15 @@ def test_study_runs_are_grouped_and_named_by_their_grid_values(tmp_path: Path) -
     assert test.n == 3 and test.difference.mean == pytest.approx(0.12 + 0.07)
     as_json = json.loads(render(table, "json"))
     assert as_json["groups"][3]["label"] == "model.kind=vae model.latent=8"
-    assert "model.kind=vae model.latent=8" in render(table, "table")
+    assert as_json["groups"][3]["name"] == "g4"
+    # the text names the groups g1..g4, over the grid values that set them apart
+    lines = render(table, "table", "groups").splitlines()
+    assert lines[1].split() == ["g1", "(n=3)", "g2", "(n=3)", "g3", "(n=3)", "g4", "(n=3)"]
+    assert [line.split() for line in lines[3:6]] == [
+        ["model.kind", "ae", "ae", "vae", "vae"],
+        ["model.latent", "2", "8", "2", "8"],
+        ["seeds", "0,1,2", "0,1,2", "0,1,2", "0,1,2"],
+    ]
 
 
 def test_runs_of_no_study_keep_numbered_groups(tmp_path: Path) -> None:

@@ -52,7 +52,9 @@ class Group:
     """Runs of one experiment under different seeds.
 
     Attributes:
-        label: a short name (``g1``, ``g2`` ... plus what sets it apart).
+        label: its name: the study grid values it has (``model.kind=vae model.latent=8``), or ``g1``,
+            ``g2`` ... plus what sets it apart.
+        name: ``g1``, ``g2`` ...: its position, the column header of the text table.
         runs: indices into the records given to :func:`group_runs`.
         seeds: each run's seed, aligned with ``runs``.
         config: the experiment config (flat, without seed and paths).
@@ -68,6 +70,7 @@ class Group:
     metrics: dict[str, list[float]] = field(default_factory=dict)
     seeds_by_metric: dict[str, list[Any]] = field(default_factory=dict)
     values: dict[str, Any] | None = None
+    name: str = ""
 
     def interval(self, metric: str) -> Interval | None:
         values = self.metrics.get(metric)
@@ -124,6 +127,8 @@ def group_runs(
 def _label_groups(groups: list[Group]) -> None:
     """Study groups by their grid values (``model.kind=vae model.latent=8``) where that names every
     group apart; otherwise ``g1``, ``g2`` ... followed by the config values that tell the groups apart."""
+    for i, group in enumerate(groups, start=1):
+        group.name = f"g{i}"
     by_values = [" ".join(f"{k}={_show(v)}" for k, v in g.values.items()) if g.values else "" for g in groups]
     if all(by_values) and len(set(by_values)) == len(by_values):
         for group, label in zip(groups, by_values, strict=True):

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from latentprobe.comparison.groups import IGNORED_KEYS, flatten_config
+from latentprobe.comparison.numbers import MISSING, NumberFormat, number_format
 from latentprobe.comparison.reading import RunRecord
-from latentprobe.comparison.render import format_number
 from latentprobe.comparison.statistics import CONFIDENCE, Interval, mean_ci
 from latentprobe.errors import UserError
-from latentprobe.text_table import align_columns
+from latentprobe.text_table import align_columns, wrap
 
 DEFAULT_METRIC = "test/probe_accuracy"
-MISSING = "n/a"
 
 
 @dataclass(frozen=True)
@@ -181,14 +180,19 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
-def format_cell(cell: Cell | None) -> str:
+def format_cell(cell: Cell | None, fmt: NumberFormat) -> str:
     """``0.9123 ± 0.0040 (3)``; ``0.9123 (1)`` for one run; ``n/a`` for no run or no value."""
     if cell is None or cell.interval is None:
         return MISSING
     iv = cell.interval
     if iv.half_width is None:
-        return f"{format_number(iv.mean)} ({iv.n})"
-    return f"{format_number(iv.mean)} ± {format_number(iv.half_width)} ({iv.n})"
+        return f"{fmt.stat(iv.mean)} ({iv.n})"
+    return f"{fmt.stat(iv.mean)} ± {fmt.stat(iv.half_width)} ({iv.n})"
+
+
+def cell_format(pivot: Pivot) -> NumberFormat:
+    """The decimals of the pivot's metric (see :mod:`.numbers`), from its cells' means."""
+    return number_format(pivot.metric, [c.interval.mean for c in pivot.cells.values() if c.interval])
 
 
 def footnote(pivot: Pivot) -> str:
@@ -204,17 +208,18 @@ def _grid(pivot: Pivot) -> list[list[str]]:
     else:
         corner = f"{pivot.rows} \\ {pivot.cols}" if pivot.rows else pivot.cols
         header = [corner, *(show_value(c) for c in pivot.col_values)]
+    fmt = cell_format(pivot)
     body = []
     for row in pivot.row_values:
         name = show_value(row) if pivot.rows else pivot.metric
-        body.append([name, *(format_cell(pivot.cell(row, col)) for col in pivot.col_values)])
+        body.append([name, *(format_cell(pivot.cell(row, col), fmt) for col in pivot.col_values)])
     return [header, *body]
 
 
-def render_pivot_text(pivot: Pivot) -> str:
-    """Aligned text: the pivot, then its footnote."""
+def render_pivot_text(pivot: Pivot, width: int | None = None) -> str:
+    """Aligned text: the pivot (split into panels of columns wider than ``width``), then its footnote."""
     header, *body = _grid(pivot)
-    return "\n".join([*align_columns([[header], body]), "", footnote(pivot)]) + "\n"
+    return "\n".join([*align_columns([[header], body], width), "", *wrap(footnote(pivot), width)]) + "\n"
 
 
 def render_pivot_markdown(pivot: Pivot) -> str:
@@ -291,16 +296,19 @@ def render_pivot_csv(pivot: Pivot) -> str:
 
 
 _RENDERERS: dict[str, Callable[[Pivot], str]] = {
-    "table": render_pivot_text,
     "markdown": render_pivot_markdown,
     "json": render_pivot_json,
     "csv": render_pivot_csv,
 }
 
 
-def render_pivot(pivot: Pivot, fmt: str) -> str:
-    """Render ``pivot`` as one of the comparison's formats (table, markdown, json, csv)."""
+def render_pivot(pivot: Pivot, fmt: str, width: int | None = None) -> str:
+    """Render ``pivot`` as one of the comparison's formats (table, markdown, json, csv); ``width``
+    limits the lines of the table format (None or 0: no limit)."""
+    if fmt == "table":
+        return render_pivot_text(pivot, width)
     try:
         return _RENDERERS[fmt](pivot)
     except KeyError:
-        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(_RENDERERS)}") from None
+        choices = ", ".join(["table", *_RENDERERS])
+        raise ValueError(f"unknown format {fmt!r}; choose one of: {choices}") from None

@@ -25,8 +25,6 @@ CAPACITY_METRICS = (
 X_KEY = "model.latent"
 LINE_KEY = "model.kind"
 
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-
 
 @dataclass(frozen=True)
 class PlotData:
@@ -106,14 +104,32 @@ def _check_one_experiment_per_point(table: Table, line_key: str, x_key: str) -> 
         )
 
 
+#: Suffixes a plot may be written with (matplotlib picks the format by it).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def check_plot_path(path: Path) -> None:
+    """Raise UserError naming ``--plot`` for a path the plot cannot be written to: no .png, .pdf or
+    .svg suffix, or an existing directory. Checked before any run is read."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--plot: {path} is a directory; give a file name such as {path / 'capacity.png'}")
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise UserError(
+            f"--plot: {path}: the plot is written as PNG, PDF or SVG; give a file name ending in "
+            f"{', '.join(PLOT_SUFFIXES)}"
+        )
+
+
 def write_capacity_plot(
     table: Table, path: Path, metric: str | None = None, lines: str | None = None, x: str | None = None
 ) -> Path:
-    """Draw the capacity plot of ``table``'s runs (see :func:`capacity_data`) as a PNG at ``path``.
+    """Draw the capacity plot of ``table``'s runs (see :func:`capacity_data`) at ``path``.
 
     Raises:
         UserError: the runs cannot be plotted (see :func:`capacity_data`), or ``path`` cannot be written.
     """
+    check_plot_path(path)
     data = capacity_data(table, metric, lines, x)
     try:
         return draw_capacity(data, Path(path))
@@ -121,46 +137,72 @@ def write_capacity_plot(
         raise UserError(f"--plot: cannot write {path}: {e.strerror or e}") from None
 
 
-def draw_capacity(data: PlotData, path: Path) -> Path:
-    """One panel per metric; a line per line value with distinct colours and markers, and a legend."""
-    from matplotlib import colormaps
+def capacity_figure(data: PlotData) -> Any:
+    """One panel per metric; a line per line value with its own colour and marker, each point the mean
+    with its 95% CI as error bars, and a legend naming every line (one for the figure where there are
+    several panels). The lines are shifted a little along x so that their error bars do not hide each
+    other."""
     from matplotlib.figure import Figure  # matplotlib only when a plot is asked for
+
+    from latentprobe import plots
 
     n = len(data.panels)
     cols = min(n, 3)
     rows = -(-n // cols)
-    fig = Figure(figsize=(5 * cols, 3.8 * rows))
-    colors = colormaps["tab10"]
+    fig = Figure(figsize=(5 * cols, 3.8 * rows + (0.6 if n > 1 else 0)), layout="constrained")
+    line_values = list(dict.fromkeys(v for lines in data.panels.values() for v in lines))
+    colors = plots.line_colors(len(line_values))
     log2 = all(v > 0 for v in data.x_values)
+    handles = {}
     for i, (metric, lines) in enumerate(data.panels.items()):
         ax = fig.add_subplot(rows, cols, i + 1)
-        for j, (line, points) in enumerate(lines.items()):
+        for line, points in lines.items():
             if not points:
                 continue
+            j = line_values.index(line)
             xs, means, half = zip(*points, strict=True)
-            ax.errorbar(
-                xs,
+            handles[line] = ax.errorbar(
+                [_dodge(x, j, len(line_values), log2) for x in xs],
                 means,
                 yerr=[h if h is not None else 0.0 for h in half],
-                marker=MARKERS[j % len(MARKERS)],
-                color=colors(j % colors.N),
+                marker=plots.MARKERS[j % len(plots.MARKERS)],
+                color=colors[j],
                 capsize=3,
                 label=f"{data.line_key}={pivot_mod.show_value(line)}",
             )
         if log2:
             ax.set_xscale("log", base=2)
         ax.set_xticks(data.x_values, [_tick(v) for v in data.x_values])
+        ax.minorticks_off()
         ax.set_xlabel("latent size (dimensions of z)" if data.x_key == X_KEY else data.x_key)
-        ax.set_ylabel(metric)
-        ax.set_title(metric if n > 1 else f"{metric}: mean and 95% CI over seeds", fontsize="small")
+        ax.set_ylabel(plots.metric_unit(metric) or metric)  # the panel's title names the metric
+        ax.set_title(metric if n > 1 else f"{metric}: mean and 95% CI over seeds", fontsize="medium")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        if n == 1:
+            ax.legend(fontsize="small")
     if n > 1:
         fig.suptitle(f"against {data.x_key}, a line per {data.line_key}: mean and 95% CI over seeds")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    return path
+        fig.legend(
+            list(handles.values()),
+            [f"{data.line_key}={pivot_mod.show_value(v)}" for v in handles],
+            loc="outside lower center",
+            ncols=min(len(handles), 6),
+            fontsize="small",
+        )
+    return fig
+
+
+def draw_capacity(data: PlotData, path: Path) -> Path:
+    """Write :func:`capacity_figure` to ``path``."""
+    from latentprobe import plots
+
+    return plots.save(capacity_figure(data), path)
+
+
+def _dodge(x: float, j: int, n: int, log: bool) -> float:
+    """``x`` shifted for line ``j`` of ``n``: by up to 4% of a doubling (log axis) or 1% of x."""
+    offset = (j - (n - 1) / 2) * 0.04
+    return x * 2**offset if log else x * (1 + offset / 4)
 
 
 def _tick(value: float) -> str:

@@ -1,42 +1,60 @@
 """Rendering a comparison :class:`~latentprobe.comparison.table.Table` in each of ``FORMATS``.
 
-All formats carry the same numbers: ``table`` (aligned text) and ``markdown`` round them for reading,
-``json`` and ``csv`` keep full precision. When some group of runs holds several seeds, each format adds
-the groups' mean +- 95% CI per metric and each later group's paired comparison with the first.
+A comparison holds up to three tables (``TABLES``): ``runs`` (each run's config and metrics, and, for
+single runs of different experiments, each later run's difference to the first), ``groups`` (mean ±
+95% CI per metric of each group of runs differing only by seed) and ``comparisons`` (each later group
+against the first, paired by seed: mean difference ± 95% CI, paired t-test). The last two exist when
+some group holds several seeds.
+
+``table`` (aligned text, at most ``width`` characters a line: wider tables are split into panels of
+columns) and ``markdown`` print every table for reading, each metric with fixed decimals
+(:mod:`.numbers`); the paired comparisons leave out the metrics that are equal in every pair and name
+them below. ``json`` (:mod:`.export`) holds every table in full precision; ``csv`` is one table, the runs
+by default.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from latentprobe.comparison import export
 from latentprobe.comparison.groups import Comparison, Group
-from latentprobe.comparison.statistics import ALPHA
+from latentprobe.comparison.numbers import MISSING, format_p
+from latentprobe.comparison.statistics import ALPHA, CONFIDENCE
 from latentprobe.comparison.table import Table
-from latentprobe.text_table import align_columns
+from latentprobe.errors import UserError
+from latentprobe.text_table import align_columns, wrap
 
 FORMATS = ("table", "markdown", "json", "csv")
+TABLES = export.TABLES
 
-MISSING = "n/a"
-
-
-def format_number(value: float | None, signed: bool = False) -> str:
-    """Four decimals for ordinary magnitudes, four significant digits for tiny or huge ones."""
-    if value is None:
-        return MISSING
-    if not math.isfinite(value):
-        return str(value)
-    sign = "+" if signed else ""
-    if value == 0 or 1e-3 <= abs(value) < 1e6:
-        return f"{value:{sign}.4f}"
-    return f"{value:{sign}.4g}"
+#: The default line width of the ``table`` format.
+WIDTH = 100
 
 
-def _format_config(value: Any) -> str:
+@dataclass
+class Section:
+    """One table as the text and Markdown renderers lay it out.
+
+    Attributes:
+        header: the header row; its first cell is empty in text (Markdown names the blocks there).
+        blocks: ``(name, rows)``: rows between rules in text; a Markdown table each, ``name`` in the
+            header's first cell.
+        before, after: lines of prose above and below the table.
+        spans: columns after the first that stay together when the text is split into panels.
+    """
+
+    header: list[str]
+    blocks: list[tuple[str, list[list[str]]]]
+    before: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    spans: list[int] | None = None
+
+
+def show_config(value: Any) -> str:
+    """A config value as a cell: lists joined by commas, an absent key as ``n/a``."""
     if value is None:
         return MISSING
     if isinstance(value, (list, tuple)):
@@ -44,299 +62,222 @@ def _format_config(value: Any) -> str:
     return str(value)
 
 
-def _header(table: Table) -> list[str]:
-    """Column headers after the first: each run, and after every later run its difference."""
-    header = [table.labels[0]] if table.labels else []
-    for label in table.labels[1:]:
-        header += [label, f"diff {label}"]
-    return header
+# ---- the runs ----
 
 
-def _config_rows(table: Table) -> list[list[str]]:
-    rows = []
-    for key in table.config_fields:
-        cells = [_format_config(table.records[0].get_config(key))]
+def _runs_section(table: Table) -> Section:
+    """Each run's config and metrics; each later run's difference to the first where it means
+    something (see ``Table.shows_differences``)."""
+    diffs = table.shows_differences
+    header = [""]
+    for i, label in enumerate(table.labels):
+        header += [label, "diff"] if diffs and i else [label]
+    spans = [1] + [2] * (len(table.records) - 1) if diffs else None
+    before = []
+    fields = table.config_fields
+    if len(table.records) > 1:
+        values = {k: {show_config(r.get_config(k)) for r in table.records} for k in fields}
+        same = [k for k in fields if len(values[k]) == 1]
+        if same:
+            before.append("same in every run: " + ", ".join(f"{k}={values[k].pop()}" for k in same))
+        fields = [k for k in fields if k not in same]
+    if diffs:
+        before.append(f"diff: the run to its left minus the first run, {table.labels[0]}")
+    config_rows = []
+    for key in fields:
+        cells = [show_config(table.records[0].get_config(key))]
         for record in table.records[1:]:
-            cells += [_format_config(record.get_config(key)), ""]
-        rows.append([key, *cells])
-    return rows
-
-
-def _metric_rows(table: Table) -> list[list[str]]:
-    rows = []
+            cells += [show_config(record.get_config(key))] + ([""] if diffs else [])
+        config_rows.append([key, *cells])
+    metric_rows = []
     for name in table.metrics:
-        cells = [format_number(table.value(name, 0))]
+        fmt = table.format(name)
+        cells = [fmt.value(table.value(name, 0))]
         for run in range(1, len(table.records)):
-            cells += [
-                format_number(table.value(name, run)),
-                format_number(table.diff_to_first(name, run), signed=True),
-            ]
-        rows.append([name, *cells])
-    return rows
+            cells.append(fmt.value(table.value(name, run)))
+            if diffs:
+                cells.append(fmt.value(table.diff_to_first(name, run), signed=True))
+        metric_rows.append([name, *cells])
+    blocks = [("config", config_rows)] if config_rows else []
+    return Section(header, [*blocks, ("metric", metric_rows)], before, spans=spans)
 
 
-def _format_interval(interval: Any) -> str:
+# ---- the groups ----
+
+
+def _interval(table: Table, group: Group, metric: str) -> str:
+    """``mean ± half-width``, the mean alone for one run, ``(n=k)`` where fewer runs than the group
+    has seeds hold the metric."""
+    interval = group.interval(metric)
     if interval is None:
         return MISSING
-    if interval.half_width is None:
-        return f"{format_number(interval.mean)} (n=1)"
-    return f"{format_number(interval.mean)} ± {format_number(interval.half_width)} (n={interval.n})"
+    fmt = table.format(metric)
+    text = fmt.stat(interval.mean)
+    if interval.half_width is not None:
+        text += f" ± {fmt.stat(interval.half_width)}"
+    if interval.n != len(group.runs):
+        text += f" (n={interval.n})"
+    return text
 
 
-def _format_p(p: float | None) -> str:
-    return MISSING if p is None else f"{p:.4g}"
+def _groups_section(table: Table) -> Section:
+    groups = table.groups
+    config_rows = [
+        [key, *(show_config(g.config.get(key)) for g in groups)] for key in export.group_keys(groups)
+    ] + [["seeds", *(",".join(str(s) for s in g.seeds) for g in groups)]]
+    metric_rows = [[name, *(_interval(table, g, name) for g in groups)] for name in table.metrics]
+    title = f"groups of runs differing only by seed: mean ± {CONFIDENCE:.0%} CI over seeds (t-distribution)"
+    header = ["", *(f"{g.name} (n={len(g.runs)})" for g in groups)]
+    return Section(header, [("group", config_rows), ("metric", metric_rows)], [title])
 
 
-def _group_rows(table: Table) -> list[list[str]]:
-    """One row per metric: each group's mean ± 95% CI half-width (n seeds)."""
-    return [[name, *(_format_interval(g.interval(name)) for g in table.groups)] for name in table.metrics]
+# ---- the paired comparisons ----
 
 
-def _comparison_rows(comparison: Comparison, metrics: list[str]) -> list[list[str]]:
-    rows = []
-    for name in metrics:
-        test = comparison.tests.get(name)
+def _unchanged(test: Any) -> bool:
+    """Every paired difference is zero (a control that does not depend on what the groups vary)."""
+    d = test.difference
+    return d.mean == 0 and not d.half_width
+
+
+def shown_diff(c: Comparison) -> dict[str, tuple[Any, Any]]:
+    """The config keys in which a comparison's groups differ, leaving out a variant's own block that
+    only one of them has (``model.kind`` already says so); all of them if that leaves none."""
+    both = {k: ab for k, ab in c.config_diff.items() if None not in ab}
+    return both or c.config_diff
+
+
+def _comparison_section(table: Table, c: Comparison) -> Section:
+    seeds = ",".join(str(s) for s in c.seeds) or "none"
+    diff = ", ".join(f"{k} {show_config(a)} -> {show_config(b)}" for k, (a, b) in shown_diff(c).items())
+    before = [
+        f"{c.b.name} - {c.a.name}, paired by seed ({seeds}): mean difference ± {CONFIDENCE:.0%} CI, "
+        f"paired t-test (significant: p < {ALPHA})",
+        f"config diff {c.a.name} -> {c.b.name}: {diff or 'none'}",
+    ]
+    rows, unchanged = [], []
+    for name in table.metrics:
+        test = c.tests.get(name)
         if test is None:
             continue
-        d = test.difference
-        diff = format_number(d.mean, signed=True)
+        if _unchanged(test):
+            unchanged.append(name)
+            continue
+        fmt, d = table.format(name), test.difference
+        diff = fmt.stat(d.mean, signed=True)
         if d.half_width is not None:
-            diff += f" ± {format_number(d.half_width)}"
-        significant = "yes" if test.significant else "no"
-        rows.append([name, str(test.n), diff, _format_p(test.p_value), significant])
-    return rows
+            diff += f" ± {fmt.stat(d.half_width)}"
+        rows.append([name, str(test.n), diff, format_p(test.p_value), "yes" if test.significant else "no"])
+    after = [f"equal in every pair (not shown): {', '.join(unchanged)}"] if unchanged else []
+    if not c.tests:
+        after = ["no seed in common: nothing to pair"]
+    header = ["metric", "pairs", f"difference ± {CONFIDENCE:.0%} CI", "p-value", "significant"]
+    return Section(header, [("metric", rows)] if rows else [], before, after)
 
 
-def _diff_rows(comparison: Comparison) -> list[list[str]]:
-    return [[key, _format_config(a), _format_config(b)] for key, (a, b) in comparison.config_diff.items()]
-
-
-def _group_sections(table: Table) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) of every group section, shared by the text and Markdown renderers."""
-    if not table.has_seed_groups:
-        return []
-    runs = "; ".join(f"{g.label}: seeds {','.join(str(s) for s in g.seeds)}" for g in table.groups)
-    sections = [
-        (
-            f"groups of runs differing only by seed: mean ± 95% CI (t-distribution) [{runs}]",
-            ["metric", *(g.label for g in table.groups)],
-            _group_rows(table),
-        )
-    ]
-    for c in table.comparisons:
-        seeds = ",".join(str(s) for s in c.seeds) or "none"
-        sections.append(
-            (
-                f"paired comparison {c.b.label} - {c.a.label} over matching seeds ({seeds}); "
-                f"paired t-test, significant at p < {ALPHA}",
-                ["metric", "pairs", "mean difference ± 95% CI", "p-value", "significant"],
-                _comparison_rows(c, table.metrics),
-            )
-        )
-        sections.append(
-            (f"config diff {c.a.label} -> {c.b.label}", ["key", c.a.label, c.b.label], _diff_rows(c))
-        )
-    return sections
-
-
-def render_text(table: Table) -> str:
-    """Aligned plain text for a terminal: config fields, a rule, then the metrics."""
-    if not table.records:
-        return "no runs to compare\n"
-    header = ["", *_header(table)]
-    lines = align_columns([[header], _config_rows(table), _metric_rows(table)])
-    for title, head, rows in _group_sections(table):
-        lines += ["", title, *align_columns([[head, *rows]])] if rows else ["", title, "(none)"]
-    return "\n".join(lines) + "\n"
-
-
-def render_markdown(table: Table) -> str:
-    """Two GitHub-flavoured Markdown tables: the identifying config, then the metrics."""
-    if not table.records:
-        return "_no runs to compare_\n"
-
-    def md_table(first: str, rows: list[list[str]], align_right: bool) -> list[str]:
-        header = [first, *_header(table)]
-        sep = ["---"] + [("---:" if align_right else "---")] * (len(header) - 1)
-        out = [header, sep, *rows]
-        return ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in out]
-
-    parts = md_table("config", _config_rows(table), align_right=False)
-    parts += [""] + md_table("metric", _metric_rows(table), align_right=True)
-    for title, head, rows in _group_sections(table):
-        parts += ["", f"**{title}**", ""]
-        out = [head, ["---"] + ["---:"] * (len(head) - 1), *rows]
-        parts += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in out]
-    return "\n".join(parts) + "\n"
-
-
-def _json_number(value: float | None) -> float | None:
-    # NaN/inf are not valid JSON; a diverged run's NaN loss shows as null.
-    return value if value is not None and math.isfinite(value) else None
-
-
-def table_to_dict(table: Table) -> dict[str, Any]:
-    """Return the table as plain data (full precision), as ``render(table, "json")`` writes it."""
-    runs = [
-        {
-            "path": str(record.path),
-            "label": label,
-            "config": {key: record.get_config(key) for key in table.config_fields},
-            "metrics": {
-                name: _json_number(record.metrics[name]) for name in table.metrics if name in record.metrics
-            },
-        }
-        for record, label in zip(table.records, table.labels, strict=True)
-    ]
-    diff = {
-        table.labels[run]: {name: _json_number(table.diff_to_first(name, run)) for name in table.metrics}
-        for run in range(1, len(table.records))
-    }
-    out = {
-        "runs": runs,
-        "metrics": list(table.metrics),
-        "baseline": table.labels[0] if table.labels else None,
-        "diff_to_first": diff,
-        "problems": [{"path": str(p.path), "reason": p.reason} for p in table.problems],
-    }
-    if table.has_seed_groups:
-        out["groups"] = [_group_to_dict(table, g) for g in table.groups]
-        out["comparisons"] = [_comparison_to_dict(table, c) for c in table.comparisons]
+def sections(table: Table, which: str | None = None) -> list[Section]:
+    """The sections of ``table``: every one, or only ``which`` of ``TABLES``."""
+    out = []
+    if which in (None, "runs"):
+        out.append(_runs_section(table))
+    if table.has_seed_groups and which in (None, "groups"):
+        out.append(_groups_section(table))
+    if table.has_seed_groups and which in (None, "comparisons"):
+        out += [_comparison_section(table, c) for c in table.comparisons]
     return out
 
 
-def _interval_to_dict(interval: Any) -> dict[str, Any]:
-    return {
-        "n": interval.n,
-        "mean": _json_number(interval.mean),
-        "half_width": _json_number(interval.half_width),
-        "low": _json_number(interval.low),
-        "high": _json_number(interval.high),
-    }
+# ---- text and Markdown ----
 
 
-def _group_to_dict(table: Table, group: Group) -> dict[str, Any]:
-    return {
-        "label": group.label,
-        "runs": [table.labels[i] for i in group.runs],
-        "seeds": group.seeds,
-        "confidence": 0.95,
-        "metrics": {
-            name: _interval_to_dict(group.interval(name)) for name in table.metrics if name in group.metrics
-        },
-    }
+def render_text(table: Table, which: str | None = None, width: int | None = WIDTH) -> str:
+    """Aligned plain text for a terminal, no line longer than ``width`` (None or 0: no limit) where the
+    row names and one column fit."""
+    if not table.records:
+        return "no runs to compare\n"
+    lines: list[str] = []
+    for section in sections(table, which):
+        if lines:
+            lines.append("")
+        for line in section.before:
+            lines += wrap(line, width)
+        if section.header[0]:  # the header names the one block's column: no rule under it
+            blocks = [[section.header, *rows] for _, rows in section.blocks]
+        else:
+            blocks = [[section.header]] + [rows for _, rows in section.blocks]
+        if section.blocks:
+            lines += align_columns(blocks, width, section.spans)
+        for line in section.after:
+            lines += wrap(line, width)
+    return "\n".join(lines) + "\n"
 
 
-def _comparison_to_dict(table: Table, c: Comparison) -> dict[str, Any]:
-    return {
-        "a": c.a.label,
-        "b": c.b.label,
-        "seeds": c.seeds,
-        "config_diff": {key: {"a": a, "b": b} for key, (a, b) in c.config_diff.items()},
-        "metrics": {
-            name: {
-                "pairs": t.n,
-                "mean_difference": _json_number(t.difference.mean),
-                "half_width": _json_number(t.difference.half_width),
-                "t": _json_number(t.t),
-                "p_value": _json_number(t.p_value),
-                "significant": t.significant,
-            }
-            for name in table.metrics
-            if (t := c.tests.get(name)) is not None
-        },
-    }
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
-def render_json(table: Table) -> str:
-    """JSON with full-precision numbers; see ``table_to_dict``."""
-    return json.dumps(table_to_dict(table), indent=2, allow_nan=False) + "\n"
+def render_markdown(table: Table, which: str | None = None) -> str:
+    """GitHub-flavoured Markdown: per section its prose, then a table per block (numbers right-aligned)."""
+    if not table.records:
+        return "_no runs to compare_\n"
+    parts: list[str] = []
+    for section in sections(table, which):
+        if parts:
+            parts.append("")
+        for i, line in enumerate(section.before):
+            parts += [f"**{line}**" if i == 0 else line, ""]  # the first line titles the section
+        for i, (name, rows) in enumerate(section.blocks):
+            if i:
+                parts.append("")
+            header = [name if section.header[0] == "" else section.header[0], *section.header[1:]]
+            right = "---:" if name == "metric" else "---"
+            parts += [_md_row(header), _md_row(["---"] + [right] * (len(header) - 1))]
+            parts += [_md_row(row) for row in rows]
+        for line in section.after:
+            parts += ["", line]
+    return "\n".join(parts) + "\n"
 
 
-def render_csv(table: Table) -> str:
-    """One row per metric; columns: metric, each run, and ``diff <label>`` after every later run.
+# ---- every format ----
 
-    When runs form seed groups, further tables follow, each after a blank line and with its own header:
-    ``group,...`` (mean, CI half-width, bounds per group and metric), then per comparison
-    ``comparison,...`` (paired t-test) and ``config_diff,...``. Numbers are written with full precision
-    (Python's shortest round-tripping repr); missing is empty.
+
+def check_table_option(table: Table, which: str | None, fmt: str) -> str | None:
+    """The table ``--table`` picks for format ``fmt`` (csv: ``runs`` unless given).
+
+    Raises:
+        UserError: naming ``--table``: an unknown table, json (it holds every table), or groups or
+            comparisons where no group holds several seeds.
     """
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    _csv_metrics(writer, table)
-    if table.has_seed_groups:
-        _csv_groups(writer, table)
-        for comparison in table.comparisons:
-            _csv_comparison(writer, comparison, table.metrics)
-            _csv_config_diff(writer, comparison)
-    return out.getvalue()
+    if which is None:
+        return "runs" if fmt == "csv" else None
+    if which not in TABLES:
+        raise UserError(f"--table: unknown table {which!r} (expected one of: {', '.join(TABLES)})")
+    if fmt == "json":
+        raise UserError("--table: json holds every table; pick one with --format table, markdown or csv")
+    if which != "runs" and not table.has_seed_groups:
+        raise UserError(
+            f"--table {which}: no group of these runs holds more than one seed (runs that differ only by "
+            "seed form a group); only the runs table exists"
+        )
+    return which
 
 
-def _csv_cell(value: float | None) -> str:
-    return "" if value is None else repr(value)
+def render(table: Table, fmt: str, which: str | None = None, width: int | None = WIDTH) -> str:
+    """Render ``table`` as one of ``FORMATS``.
 
-
-def _csv_metrics(writer: Any, table: Table) -> None:
-    """The metrics table: one row per metric, each run's value and each later run's difference."""
-    writer.writerow(["metric", *_header(table)])
-    for name in table.metrics:
-        row = [name, _csv_cell(table.value(name, 0))]
-        for run in range(1, len(table.records)):
-            row += [_csv_cell(table.value(name, run)), _csv_cell(table.diff_to_first(name, run))]
-        writer.writerow(row)
-
-
-def _csv_groups(writer: Any, table: Table) -> None:
-    """After a blank line: each group's mean and CI per metric, with the seeds it is over."""
-    writer.writerow([])
-    writer.writerow(["group", "metric", "n", "mean", "half_width", "low", "high", "seeds"])
-    for g in table.groups:
-        for name in table.metrics:
-            iv = g.interval(name)
-            if iv is not None:
-                seeds = " ".join(str(s) for s in g.seeds_by_metric[name])
-                cells = [iv.mean, iv.half_width, iv.low, iv.high]
-                writer.writerow([g.label, name, iv.n, *map(_csv_cell, cells), seeds])
-
-
-def _csv_comparison(writer: Any, c: Comparison, metrics: list[str]) -> None:
-    """After a blank line: a comparison's paired t-test per metric."""
-    writer.writerow([])
-    writer.writerow(
-        ["comparison", "metric", "pairs", "mean_difference", "half_width", "t", "p_value", "significant"]
-    )
-    for name in metrics:
-        t = c.tests.get(name)
-        if t is not None:
-            cells = [t.difference.mean, t.difference.half_width, t.t, t.p_value]
-            significant = "yes" if t.significant else "no"
-            writer.writerow([f"{c.b.label} - {c.a.label}", name, t.n, *map(_csv_cell, cells), significant])
-
-
-def _csv_config_diff(writer: Any, c: Comparison) -> None:
-    """After a blank line: the config keys in which a comparison's two groups differ."""
-    writer.writerow([])
-    writer.writerow(["config_diff", "key", c.a.label, c.b.label])
-    for key, (a, b) in c.config_diff.items():
-        writer.writerow([f"{c.a.label} -> {c.b.label}", key, _format_config(a), _format_config(b)])
-
-
-_RENDERERS: dict[str, Callable[[Table], str]] = {
-    "table": render_text,
-    "markdown": render_markdown,
-    "json": render_json,
-    "csv": render_csv,
-}
-
-
-def render(table: Table, fmt: str) -> str:
-    """Render ``table`` as one of ``FORMATS``; all carry the same numbers.
+    Args:
+        which: one of ``TABLES``, or None for every table (csv: the runs); see :func:`check_table_option`.
+        width: the longest line of the ``table`` format (None or 0: no limit).
 
     Raises:
         ValueError: for an unknown format, listing the valid ones.
     """
-    try:
-        renderer = _RENDERERS[fmt]
-    except KeyError:
-        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}") from None
-    return renderer(table)
+    if fmt == "table":
+        return render_text(table, which, width)
+    if fmt == "markdown":
+        return render_markdown(table, which)
+    if fmt == "json":
+        return export.render_json(table)
+    if fmt == "csv":
+        return export.render_csv(table, which or "runs")
+    raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")

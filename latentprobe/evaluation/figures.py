@@ -47,16 +47,29 @@ def write_figures(
     paths = []
     if z_test.shape[1] == 2:
         paths.append(
-            plots.plot_latent_scatter(z_test[shown], y_test[shown], "test latents", out / "latent.png")
+            plots.plot_latent_scatter(
+                z_test[shown],
+                y_test[shown],
+                "test latents",
+                out / "latent.png",
+                "z1 (latent dimension 1)",
+                "z2 (latent dimension 2)",
+            )
         )
     else:
         from sklearn.decomposition import PCA
 
         pca = PCA(2, random_state=seed).fit(z_train[:PCA_MAX_TRAIN])
         title = f"test latents, PCA of {z_test.shape[1]} dimensions (fitted on train)"
+        share = pca.explained_variance_ratio_
         paths.append(
             plots.plot_latent_scatter(
-                pca.transform(z_test[shown]), y_test[shown], title, out / "latent.png", axes="PC"
+                pca.transform(z_test[shown]),
+                y_test[shown],
+                title,
+                out / "latent.png",
+                f"PC1 of z ({share[0]:.0%} of the variance)",
+                f"PC2 of z ({share[1]:.0%} of the variance)",
             )
         )
     if tsne:
@@ -66,7 +79,14 @@ def write_figures(
         embedded = TSNE(2, random_state=seed, init="pca").fit_transform(z_test[few])
         title = f"test latents, t-SNE of {len(few)} points"
         paths.append(
-            plots.plot_latent_scatter(embedded, y_test[few], title, out / "latent_tsne.png", "t-SNE ")
+            plots.plot_latent_scatter(
+                embedded,
+                y_test[few],
+                title,
+                out / "latent_tsne.png",
+                "t-SNE 1 (no unit)",
+                "t-SNE 2 (no unit)",
+            )
         )
     if splits.is_image:
         x = splits.test.x[:RECONSTRUCTIONS]
@@ -83,7 +103,8 @@ def write_figures(
         )
     )
     main = report["main_probe"]
-    title = f"{main['features']} / {main['probe']} probe, {main['budget']} labels"
+    budget = "every train label" if main["budget"] == "all" else f"{main['budget']} labels per class"
+    title = f"test split: {main['probe']} probe on the {main['features']} latents, {budget}"
     paths.append(plots.plot_confusion(np.array(report["confusion_matrix"]), title, out / "confusion.png"))
     return paths
 
@@ -91,9 +112,10 @@ def write_figures(
 def plot_manifold(model: Any, z_train: np.ndarray, path: Path) -> Path:
     """Decode a grid over the 2-d box holding the train codes' central mass (seed 004's sweep)."""
     bounds = latent_stats.latent_bounds(z_train, 5.0, 95.0)
-    xs = np.linspace(bounds[0, 0], bounds[1, 0], MANIFOLD_STEPS)
-    ys = np.linspace(bounds[1, 1], bounds[0, 1], MANIFOLD_STEPS)  # top row: largest z2
-    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
+    z1 = np.linspace(bounds[0, 0], bounds[1, 0], MANIFOLD_STEPS)
+    z2 = np.linspace(bounds[0, 1], bounds[1, 1], MANIFOLD_STEPS)
+    grid = np.stack(np.meshgrid(z1, z2), axis=-1).reshape(-1, 2).astype(np.float32)  # row i: z2[i]
     images = np.asarray(model.decoder.predict_on_batch(grid))
     images = images.reshape(MANIFOLD_STEPS, MANIFOLD_STEPS, *images.shape[1:])
-    return plots.plot_image_grid(images, "decoder over the latent plane (z1 across, z2 down)", path)
+    title = "decoder outputs over the latent plane (the central 90% of the train codes)"
+    return plots.plot_manifold(images, z1, z2, title, path)
