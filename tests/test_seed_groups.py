@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from latentprobe.comparison import build_table, load_runs, render, write_capacity_plot
 from latentprobe.comparison.groups import compare_groups, group_runs
-from latentprobe.comparison.render import format_number
+from latentprobe.comparison.numbers import format_p
 from latentprobe.errors import UserError
 from latentprobe.rundir import write_json
 
@@ -29,8 +30,8 @@ def make_seed_run(root: Path, latent: int, seed: int, acc: float, linear: float 
     return run_dir
 
 
-def csv_sections(text: str) -> list[list[dict[str, str]]]:
-    return [list(csv.DictReader(io.StringIO(block))) for block in text.strip().split("\n\n")]
+def csv_table(table, which: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(render(table, "csv", which))))
 
 
 def test_runs_differing_only_by_seed_form_one_group_with_zero_width_ci(tmp_path):
@@ -40,15 +41,16 @@ def test_runs_differing_only_by_seed_form_one_group_with_zero_width_ci(tmp_path)
     as_json = json.loads(render(table, "json"))
     accuracy = as_json["groups"][0]["metrics"]["test/probe_accuracy"]
     assert accuracy == {"n": 3, "mean": pytest.approx(0.9), "half_width": 0.0, "low": 0.9, "high": 0.9}
-    assert "0.9000 ± 0.0000 (n=3)" in render(table, "table")
-    assert "0.9000 ± 0.0000 (n=3)" in render(table, "markdown")
+    assert "0.9000 ± 0.0000" in render(table, "table") and "g1 (n=3)" in render(table, "table")
+    assert "| test/probe_accuracy | 0.9000 ± 0.0000 |" in render(table, "markdown")
 
 
 def test_a_single_seed_shows_its_value_without_ci(tmp_path):
     runs = [make_seed_run(tmp_path, 8, 0, acc=0.9), make_seed_run(tmp_path, 8, 1, acc=0.8)]
     runs.append(make_seed_run(tmp_path / "other", 16, 0, acc=0.7))
     table = build_table(load_runs(runs)[0])
-    assert "0.7000 (n=1)" in render(table, "table")
+    text = render(table, "table", "groups")
+    assert "g2 (n=1)" in text and re.search(r"^test/probe_accuracy +0.8500 ± 0.6353 +0.7000$", text, re.M)
     assert (
         json.loads(render(table, "json"))["groups"][1]["metrics"]["test/probe_accuracy"]["half_width"] is None
     )
@@ -77,19 +79,19 @@ def test_every_format_carries_the_same_group_and_paired_numbers(tmp_path):
     ]
     table = build_table(load_runs(a + b)[0])
     as_json = json.loads(render(table, "json"))
-    sections = csv_sections(render(table, "csv"))
     text, markdown = render(table, "table"), render(table, "markdown")
 
-    groups_csv = {(row["group"], row["metric"]): row for row in sections[1]}
+    groups_csv = {(row["group"], row["metric"]): row for row in csv_table(table, "groups")}
     for group in as_json["groups"]:
         for metric, interval in group["metrics"].items():
             row = groups_csv[(group["label"], metric)]
             assert (
                 float(row["mean"]) == interval["mean"] and float(row["half_width"]) == interval["half_width"]
             )
-            cell = f"{format_number(interval['mean'])} ± {format_number(interval['half_width'])} (n=3)"
+            fmt = table.format(metric)
+            cell = f"{fmt.stat(interval['mean'])} ± {fmt.stat(interval['half_width'])}"
             assert cell in text and cell in markdown
-    paired_csv = {row["metric"]: row for row in sections[2]}
+    paired_csv = {row["metric"]: row for row in csv_table(table, "comparisons")}
     comparison = as_json["comparisons"][0]
     assert comparison["seeds"] == [0, 1, 2]
     assert "eval/linear@all" in comparison["metrics"]  # eval.json's numbers are compared too
@@ -97,16 +99,10 @@ def test_every_format_carries_the_same_group_and_paired_numbers(tmp_path):
         row = paired_csv[metric]
         assert float(row["mean_difference"]) == result["mean_difference"]
         assert (float(row["p_value"]) if row["p_value"] else None) == result["p_value"]
-        assert f"{result['p_value']:.4g}" in text and f"{result['p_value']:.4g}" in markdown
+        assert format_p(result["p_value"]) in text and format_p(result["p_value"]) in markdown
     assert comparison["metrics"]["test/probe_accuracy"]["significant"] is True
-    assert sections[3] == [
-        {
-            "config_diff": f"{comparison['a']} -> {comparison['b']}",
-            "key": "model.latent",
-            comparison["a"]: "8",
-            comparison["b"]: "16",
-        }
-    ]
+    assert {row["config_diff"] for row in paired_csv.values()} == {"model.latent: 8 -> 16"}
+    assert {(row["a"], row["b"]) for row in paired_csv.values()} == {(comparison["a"], comparison["b"])}
 
 
 def test_pairs_are_matched_by_seed_not_by_order(tmp_path):
