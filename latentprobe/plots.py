@@ -180,8 +180,8 @@ def plot_reconstructions(x: np.ndarray, reconstruction: np.ndarray, path: Path) 
 # ---- probes ----
 
 #: A colour family per feature set (a shade per probe), a line style per feature set, a marker per probe.
-_FEATURE_SHADES = {"encoder": 0, "pca": 4, "random_encoder": 8}  # blues, oranges, greens of tab20c
-_FEATURE_STYLES = {"encoder": "-", "pca": "--", "random_encoder": ":"}
+_FEATURE_SHADES = {"encoder": 0, "pca": 4, "random_encoder": 8, "pixels": 12}  # tab20c's blues, oranges,
+_FEATURE_STYLES = {"encoder": "-", "pca": "--", "random_encoder": ":", "pixels": "-."}  # greens, purples
 _PROBE_ORDER = ("linear", "mlp", "knn")
 
 
@@ -189,7 +189,8 @@ def budget_figure(rows: Sequence[dict], chance: float, train_size: int, num_clas
     """Test accuracy against labeled examples per class, a line per (features, probe).
 
     Each line has its own colour (a colour family per feature set: blue the encoder, orange PCA, green
-    the random encoder) and the probe's marker; the controls are dashed (PCA) and dotted (random).
+    the random encoder, purple the raw pixels) and the probe's marker; the controls are dashed (PCA),
+    dotted (random) and dash-dotted (pixels).
     """
     series: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for row in rows:

@@ -6,7 +6,8 @@ Layout of a run directory (``train`` writes all but ``eval/``, ``plots/`` and ``
     config.yaml             the resolved config, written first
     labeled_subset.npz      which train examples the online probe saw
     checkpoints/            epoch-0003.npz (weights, optimizer slots) and state.json (the rest)
-    tb/                     TensorBoard: HParams at the root; train/ val/ test/ per split; eval/ from eval
+    tb/                     TensorBoard, one run: tags <split>/<name>, HParams, custom-scalars layout;
+                            tb/eval/ from eval
     encoder.keras decoder.keras probe.keras
     summary.json            written last; its ``status`` says how the run ended
     eval.json eval/budgets.npz plots/   written by ``eval`` (tb/eval/ holds its images and the projector)
@@ -42,8 +43,8 @@ DECODER = "decoder.keras"
 PROBE = "probe.keras"
 LABELED_SUBSET = "labeled_subset.npz"
 
-#: TensorBoard's log directory, and its subdirectories: one per split (the same tags in each, so
-#: TensorBoard draws train and val on one chart), and eval's images and projector.
+#: TensorBoard's log directory (one TensorBoard run), the splits' tag prefixes (``train/...``), and
+#: eval's subdirectory (its images and the projector).
 TB = "tb"
 TB_TRAIN = "train"
 TB_VAL = "val"

@@ -150,6 +150,24 @@ def test_projector_files_are_consistent(evaluated):
     assert sprite.shape[:2] == (19 * 8, 19 * 8)  # ceil(sqrt(360)) = 19 images a side
 
 
+def test_a_one_dimensional_latent_is_evaluated_with_its_figures(tmp_path):
+    """A 1-d code: the scatter draws z against the class (no 2-d PCA of one column), the projector
+    pads to 3 columns."""
+    raw = tiny_config(tmp_path, model={"latent": 1}, train={"epochs": 1, "jit_compile": False})
+    run_dir = Path(train.run(config.load(write_config(tmp_path, raw)))[0]["run_dir"])
+    options = evaluation.EvalOptions(budgets=("all",), probes=("linear",), controls=False)
+    report = evaluation.evaluate(run_dir, options)
+    assert (run_dir / "plots" / "latent.png").stat().st_size > 10_000
+    assert not (run_dir / "plots" / "manifold.png").exists()
+    projector_dir = run_dir / "tb" / "eval"
+    (embedding,) = text_format.Parse(
+        (projector_dir / "projector_config.pbtxt").read_text(), ProjectorConfig()
+    ).embeddings
+    latents = np.loadtxt(projector_dir / embedding.tensor_path, delimiter="\t")
+    assert latents.shape == (360, 3) and (latents[:, 1:] == 0).all() and latents[:, 0].std() > 0
+    assert report["latent"]["active_units"] <= 1
+
+
 def test_bad_eval_options_are_one_line_errors():
     with pytest.raises(UserError, match="--budgets: 'ten'"):
         evaluation.parse_budgets("10,ten")

@@ -45,7 +45,19 @@ def write_figures(
     y_test = splits.test.y
     shown = np.random.default_rng([seed, 10]).permutation(len(z_test))[:SCATTER_POINTS]
     paths = []
-    if z_test.shape[1] == 2:
+    if z_test.shape[1] == 1:  # a 1-d code: its value against the class, spread a little to be seen
+        jitter = np.random.default_rng([seed, 11]).uniform(-0.3, 0.3, len(shown))
+        paths.append(
+            plots.plot_latent_scatter(
+                np.stack([z_test[shown, 0], y_test[shown] + jitter], axis=1),
+                y_test[shown],
+                "test latents",
+                out / "latent.png",
+                "z1 (the latent's one dimension)",
+                "true class (spread by +-0.3 to show density)",
+            )
+        )
+    elif z_test.shape[1] == 2:
         paths.append(
             plots.plot_latent_scatter(
                 z_test[shown],
