@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from latentprobe.models import losses
+from latentprobe.models import losses, noise
 from latentprobe.models.autoencoder import Autoencoder
 from latentprobe.settings import AdversarialSettings
 
@@ -114,7 +114,7 @@ class AdversarialAutoencoder(Autoencoder):
 
     def corrupt(self, x, training: bool = False):
         if training and self.settings.noise_std > 0:
-            return x + self.settings.noise_std * keras.random.normal(ops.shape(x), seed=self.seed_generator)
+            return x + self.settings.noise_std * noise.normal(ops.shape(x), self.seed_generator, x.dtype)
         return x
 
     def probe_features(self, x, training: bool = False):
