@@ -33,8 +33,8 @@ def test_the_draws_are_keras_own_bits():
     for jit in (True, False):
         ours, theirs = keras.random.SeedGenerator(7), keras.random.SeedGenerator(7)
         for mine, keras_draw in ((noise.uniform, keras.random.uniform), (noise.normal, keras.random.normal)):
-            a = tf.function(lambda mine=mine: mine((100, 784), ours), jit_compile=jit)()
-            b = tf.function(lambda f=keras_draw: f((100, 784), seed=theirs), jit_compile=jit)()
+            a = tf.function(lambda mine=mine, g=ours: mine((100, 784), g), jit_compile=jit)()
+            b = tf.function(lambda f=keras_draw, g=theirs: f((100, 784), seed=g), jit_compile=jit)()
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
