@@ -22,12 +22,14 @@ METHODS = (
     "c_latentprobe_alternating_step",
     "d_latentprobe_frozen",
 )
+AAE_METHODS = ("e_autoencoder_gflops", "f_adversarial_autoencoder_gflops")
 
 
 @pytest.mark.slow
 def test_throughput_benchmark_prints_one_json_object_with_every_figure():
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     args = ["--quick", "--examples", "512", "--epochs", "2", "--warmup", "1", "--synthetic"]
+    args += ["--aae-hidden", "64,32", "--aae-examples", "600"]
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "throughput.py"), *args],
         capture_output=True,
@@ -38,7 +40,7 @@ def test_throughput_benchmark_prints_one_json_object_with_every_figure():
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)  # the whole of stdout is one JSON object
 
-    assert set(report["results"]) == set(METHODS)
+    assert set(report["results"]) == {*METHODS, *AAE_METHODS}
     for name in METHODS[:3]:
         figures = report["results"][name]
         assert len(figures["epoch_seconds"]) >= 2  # the timed epochs, warm-up left out
@@ -59,6 +61,26 @@ def test_throughput_benchmark_prints_one_json_object_with_every_figure():
     assert len(report["machine"]["loadavg_before"]) == 3
     assert report["setup"]["data"] == "synthetic" and report["setup"]["examples"] == 512
     assert {"python", "tensorflow", "keras", "numpy"} <= set(report["versions"])
+
+    # (e), (f): the arithmetic rates. 600 images in batches of 100: 6 steps, each an autoencoder and a
+    # probe batch; the AAE's step has its four phases and the probe's pass.
+    e, f = (report["results"][m] for m in AAE_METHODS)
+    assert e["samples_per_epoch"] == f["samples_per_epoch"] == 2 * 600
+    assert set(f["mflop_per_example"]) == {
+        "reconstruction",
+        "discriminators",
+        "generator",
+        "supervised",
+        "probe_pass",
+    }
+    for figures in (e, f):
+        assert math.isclose(
+            figures["gflop_per_epoch"], sum(figures["mflop_per_example"].values()) * 600 / 1000, rel_tol=1e-3
+        )
+        assert math.isclose(figures["gflops"], figures["gflop_per_epoch"] / figures["median_epoch_seconds"])
+    assert f["gflop_per_epoch"] > 2 * e["gflop_per_epoch"]  # four phases: several autoencoder passes
+    assert math.isclose(ratios["aae_gflops_over_ae"], f["gflops"] / e["gflops"])
+    assert report["setup"]["aae"]["examples"] == 600 and "64-32" in report["setup"]["aae"]["model"]
 
 
 def load_benchmark():
