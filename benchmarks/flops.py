@@ -41,15 +41,16 @@ def trained(network: Any) -> int:
     return 3 * forward - first
 
 
-def autoencoder_step(model: Any) -> dict[str, int]:
+def autoencoder_step(model: Any, shares_pass: bool = True) -> dict[str, int]:
     """FLOPs per example of latentprobe's alternating step on a plain autoencoder, by phase.
 
-    ``probe_pass``: 0 when the probe reads the codes of the autoencoder's own pass (every example
-    labeled, the probe batch the autoencoder's), else one more encoder forward pass.
+    ``shares_pass``: the probe reads the codes of the autoencoder's own pass (every example labeled, the
+    probe batch the autoencoder's: ``AlternatingStrategy.shares_batches``); else the probe's batch costs
+    one more encoder forward pass.
     """
     return {
         "reconstruction": trained(model.encoder) + trained(model.decoder),
-        "probe_pass": 0,
+        "probe_pass": 0 if shares_pass else dense_flops(model.encoder)[0],
     }
 
 
@@ -66,8 +67,7 @@ def adversarial_step(model: Any) -> dict[str, int]:
     - supervised (semi-supervised only): the encoder trained on the labeled batch;
     - probe_pass: the encoder's forward pass on the probe's batch.
     """
-    encoder, _ = dense_flops(model.encoder)
-    encoder_first = dense_flops(model.encoder)[1]
+    encoder, encoder_first = dense_flops(model.encoder)
     discriminators = [dense_flops(d) for d in model.discriminators.values()]
     phases = {
         "reconstruction": trained(model.encoder) + trained(model.decoder),
@@ -80,6 +80,9 @@ def adversarial_step(model: Any) -> dict[str, int]:
     return phases
 
 
-def step_flops(model: Any) -> dict[str, int]:
-    """The per-example count by phase for ``model`` (an ``Autoencoder`` or ``AdversarialAutoencoder``)."""
-    return adversarial_step(model) if hasattr(model, "discriminators") else autoencoder_step(model)
+def step_flops(model: Any, shares_pass: bool = True) -> dict[str, int]:
+    """The per-example count by phase for ``model`` (an ``Autoencoder`` or ``AdversarialAutoencoder``);
+    ``shares_pass`` as in :func:`autoencoder_step` (the AAE's probe always encodes its own batch)."""
+    if hasattr(model, "discriminators"):
+        return adversarial_step(model)
+    return autoencoder_step(model, shares_pass)

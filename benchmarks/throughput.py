@@ -486,7 +486,7 @@ def measure_aae(args: argparse.Namespace, x: Any, y: Any, loads: list[float]) ->
         if key == "e" and not strategy.shares_batches:
             raise RuntimeError("the plain autoencoder was meant to share its pass with the probe")
         methods[key] = LatentprobeRecords(key, strategy)
-        per_example[key] = flops.step_flops(strategy.model)
+        per_example[key] = flops.step_flops(strategy.model, strategy.shares_batches)
     times: dict[str, list[Epoch]] = {"e": [], "f": []}
     for r in range(rounds):
         for key, method in methods.items():

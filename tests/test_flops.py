@@ -24,7 +24,7 @@ from benchmarks import flops  # noqa: E402
 BATCH = 50
 
 
-def strategy_for(kind: str):
+def strategy_for(kind: str, labeled_share: float | None = None):
     model = {"kind": kind, "latent": 6, "hidden": [128, 64], "reconstruction_loss": "bce"}
     if kind == "aae":
         model["aae"] = {"semi_supervised": True, "discriminator_hidden": [96, 48]}
@@ -37,7 +37,7 @@ def strategy_for(kind: str):
     )
     rng = np.random.default_rng(0)
     x, y = rng.random((200, 784), dtype=np.float32), rng.integers(0, 10, 200)
-    labeled = np.arange(200 if kind == "ae" else 100)
+    labeled = np.arange(int(200 * (labeled_share or (1.0 if kind == "ae" else 0.5))))
     return assemble(cfg, x, y, labeled, (784,), 10).strategy
 
 
@@ -72,6 +72,20 @@ def test_plain_autoencoder_count_is_tensorflows_matmul_work():
     assert counted == 2 * (3 * forward) - 2 * 784 * 128 - 2 * 6 * 64
     tf_count = tensorflow_count(strategy)
     assert 0.93 * tf_count < counted <= tf_count
+
+
+def test_a_probe_on_its_own_batch_costs_one_more_encoder_pass():
+    strategy = strategy_for("ae")
+    shared = flops.step_flops(strategy.model, shares_pass=True)
+    separate = flops.step_flops(strategy.model, shares_pass=False)
+    assert shared["probe_pass"] == 0
+    assert separate["probe_pass"] == 2 * (784 * 128 + 128 * 64 + 64 * 6)
+    assert separate["reconstruction"] == shared["reconstruction"]
+    # Half the examples labeled: the probe trains on its own batch, and TensorFlow counts the extra pass.
+    two_pass = strategy_for("ae", labeled_share=0.5)
+    assert not two_pass.shares_batches
+    counted = sum(flops.step_flops(two_pass.model, two_pass.shares_batches).values())
+    assert 0.93 * tensorflow_count(two_pass) < counted <= tensorflow_count(two_pass)
 
 
 def test_adversarial_count_lies_below_tensorflows_by_the_unused_gradients():
