@@ -4,8 +4,8 @@ Prints one JSON object. In one process, on the same data and the same model (a 7
 autoencoder with a linear softmax probe on its 16-d code, batch 256 for both, Adam), it measures train
 samples/s of
 
-  a) seed 002 style: plain ``keras.Model.fit`` of the autoencoder alone;
-  b) seed 000 style: per-batch alternation of ``train_on_batch`` on the autoencoder and on a probe model
+  a) "Autoencoders as Classifiers" style: plain ``keras.Model.fit`` of the autoencoder alone;
+  b) the alternating-training blog post's style: per-batch alternation of ``train_on_batch`` on the autoencoder and on a probe model
      (the encoder, held still by a ``stop_gradient``, under a softmax layer) on the same batch, both
      compiled the ordinary Keras way;
   c) latentprobe's ``alternating`` strategy, ``every: step`` (every example labeled, so the probe reads
@@ -123,7 +123,7 @@ def load_data(examples: int, synthetic: bool, seed: int) -> tuple[Any, Any, str]
 
 
 def build_keras_autoencoder(keras: Any) -> tuple[Any, Any]:
-    """Seed 002's functional autoencoder; returns (autoencoder, encoder)."""
+    """The functional autoencoder of "Autoencoders as Classifiers"; returns (autoencoder, encoder)."""
     layers = keras.layers
     inputs = keras.Input(shape=(784,))
     h = inputs
@@ -140,7 +140,7 @@ def build_keras_autoencoder(keras: Any) -> tuple[Any, Any]:
 
 
 class SeedFitAutoencoder:
-    """(a) seed 002: ``autoencoder.fit(x, x, batch_size=256, shuffle=True)``, one epoch per call."""
+    """(a) "Autoencoders as Classifiers": ``autoencoder.fit(x, x, batch_size=256, shuffle=True)``, one epoch per call."""
 
     name = "a_keras_fit_autoencoder"
 
@@ -176,7 +176,7 @@ def _EpochTimer(keras: Any) -> Any:  # noqa: N802 - a class factory (keras is im
 
 
 class SeedAlternatingTrainOnBatch:
-    """(b) seed 000: for each batch, ``autoencoder.train_on_batch`` then ``probe.train_on_batch`` on it.
+    """(b) the alternating-training blog post: for each batch, ``autoencoder.train_on_batch`` then ``probe.train_on_batch`` on it.
 
     The probe model is the encoder under a softmax layer, compiled with sparse categorical cross-entropy
     and accuracy. The encoder is held still for the probe by a ``stop_gradient`` on the code, not by
@@ -445,7 +445,7 @@ AAE_LATENT = 10
 
 
 def aae_config(kind: str, hidden: tuple[int, ...], jit_compile: bool, epochs: int) -> Any:
-    """The seed-003-style network as kind ``ae`` (every example labeled) or semi-supervised ``aae``."""
+    """The semi-supervised-AAE-style network as kind ``ae`` (every example labeled) or semi-supervised ``aae``."""
     from latentprobe import config
 
     model: dict[str, Any] = {

@@ -19,7 +19,7 @@ ends early), saved with at most 256 colours.
 Needs Selenium (``pip install selenium``), Chromium and its driver (Debian: ``apt-get install
 chromium chromium-driver``). Usage::
 
-    python scripts/tensorboard_screenshots.py runs/seed000-alternating --out docs/img
+    python scripts/tensorboard_screenshots.py runs/alternating-probe-mnist --out docs/img
 """
 
 from __future__ import annotations

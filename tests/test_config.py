@@ -32,7 +32,7 @@ def test_config_is_frozen():
         cfg.name = "y"
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):
     from latentprobe import grid
 

@@ -19,7 +19,7 @@ def mnist():
     return str(path)
 
 
-def test_seed002_frozen_probe_on_mnist_subset(mnist, tmp_path):
+def test_frozen_encoder_probe_on_mnist_subset(mnist, tmp_path):
     overrides = [
         f"data.path={mnist}",
         "data.limit=12000",
@@ -28,14 +28,14 @@ def test_seed002_frozen_probe_on_mnist_subset(mnist, tmp_path):
         "probe.epochs=3",
         f"output.dir={tmp_path}",
     ]
-    summary = train.run(config.load(CONFIGS / "seed002-frozen-mnist.yaml", overrides))[0]
+    summary = train.run(config.load(CONFIGS / "reference" / "frozen-encoder-mnist.yaml", overrides))[0]
     test = summary["metrics"]["test"]
     assert summary["data"]["sizes"] == {"train": 10000, "val": 2000, "test": 10000}
     assert test["chance_accuracy"] == pytest.approx(0.1, abs=0.002)
     assert test["probe_accuracy"] > 0.4  # measured 0.54 on this subset; chance is 0.1
 
 
-def test_seed000_alternating_sweep_on_mnist_subset(mnist, tmp_path):
+def test_alternating_probe_sweep_on_mnist_subset(mnist, tmp_path):
     overrides = [
         f"data.path={mnist}",
         "data.limit=12000",
@@ -43,8 +43,8 @@ def test_seed000_alternating_sweep_on_mnist_subset(mnist, tmp_path):
         "train.epochs=3",
         f"output.dir={tmp_path}",
     ]
-    summaries = train.run(config.load(CONFIGS / "seed000-alternating-mnist.yaml", overrides))
+    summaries = train.run(config.load(CONFIGS / "reference" / "alternating-probe-mnist.yaml", overrides))
     assert [s["config"]["model"]["latent"] for s in summaries] == [2, 3]
     for s in summaries:
         assert s["metrics"]["test"]["probe_accuracy"] > 0.25  # well above the 0.1 of chance
-    assert (tmp_path / "seed000-alternating" / "sweep.json").is_file()
+    assert (tmp_path / "alternating-probe-mnist" / "sweep.json").is_file()

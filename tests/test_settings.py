@@ -117,7 +117,7 @@ from typer.testing import CliRunner
 from latentprobe import grid
 from latentprobe.cli import app
 
-loaded = [len(grid.load(p).runs) for p in sorted(Path("configs").glob("*.yaml"))]
+loaded = [len(grid.load(p).runs) for p in sorted(Path("configs").rglob("*.yaml"))]
 runner = CliRunner()
 quickstart = "configs/quickstart.yaml"
 results = {
@@ -142,7 +142,7 @@ def test_checking_every_config_imports_no_tensorflow():
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(report["loaded"]) == len(list((REPO / "configs").glob("*.yaml"))) >= 8
+    assert len(report["loaded"]) == len(list((REPO / "configs").rglob("*.yaml"))) >= 8
     assert report["results"] == {"validate": 0, "validate --set": 2, "train --set": 2}
     assert report["heavy"] == []
 

@@ -122,7 +122,7 @@ def write_figures(
 
 
 def plot_manifold(model: Any, z_train: np.ndarray, path: Path) -> Path:
-    """Decode a grid over the 2-d box holding the train codes' central mass (seed 004's sweep)."""
+    """Decode a grid over the 2-d box holding the train codes' central mass (the VAE notebook's sweep)."""
     bounds = latent_stats.latent_bounds(z_train, 5.0, 95.0)
     z1 = np.linspace(bounds[0, 0], bounds[1, 0], MANIFOLD_STEPS)
     z2 = np.linspace(bounds[0, 1], bounds[1, 1], MANIFOLD_STEPS)

@@ -45,7 +45,7 @@ def latent_bounds(z: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.nda
 def class_area_share(
     z_train: np.ndarray, y_train: np.ndarray, num_classes: int, grid: int = AREA_GRID, k: int = 10
 ) -> dict[str, object]:
-    """For a 2-d latent: the share of the latent box each class claims (seed 004's question).
+    """For a 2-d latent: the share of the latent box each class claims (the VAE notebook's question).
 
     Every cell of a ``grid`` x ``grid`` mesh over the box holding the train codes' central 98% is given the
     majority class of its ``k`` nearest train codes; a class's share is its fraction of the cells.

@@ -1,4 +1,4 @@
-"""The sparse autoencoder (Ng, "Sparse autoencoder" lecture notes; seed 004).
+"""The sparse autoencoder (Ng, "Sparse autoencoder" lecture notes; the sparse autoencoder notebook).
 
 The code is a layer of sigmoid units (``z = sigmoid(encoder head)``) with an activity penalty: ``l1``
 (``weight * sum |z|``, batch mean) or ``kl`` (``beta * sum_j KL(rho || rho_hat_j)``, ``rho_hat_j`` the
@@ -9,9 +9,9 @@ even when ``weight_decay`` is 0, where it adds nothing to the loss).
 
 Scale: the weights apply to the loss as this package computes it: reconstruction SUMMED over input
 dimensions and the KL SUMMED over code units, Ng's convention. A weight calibrated against a per-pixel
-MEAN loss (Keras's default, seed 004) is D times too small here (D input dimensions); one calibrated on
-a KL averaged over U units is U times too large. Seed 004's beta 3 (both means) is 3 * 784 / 32 = 73.5
-here; see configs/seed004-sparse-mnist.yaml.
+MEAN loss (Keras's default, as in the sparse autoencoder notebook) is D times too small here (D input dimensions); one calibrated on
+a KL averaged over U units is U times too large. The notebook's beta 3 (both means) is 3 * 784 / 32 = 73.5
+here; see configs/reference/sparse-784-32-mnist.yaml.
 """
 
 from __future__ import annotations

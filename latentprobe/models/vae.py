@@ -1,6 +1,6 @@
 """The variational autoencoder (Kingma and Welling 2014, "Auto-Encoding Variational Bayes"; seeds 001, 004).
 
-The encoder gives ``z_mean`` and ``z_log_var``, the log-VARIANCE (not log-sigma: the bug seed 004
+The encoder gives ``z_mean`` and ``z_log_var``, the log-VARIANCE (not log-sigma: the bug the VAE notebook
 describes), and the decoder reads ``z = z_mean + exp(0.5 * z_log_var) * eps``. The loss is the negative
 ELBO: reconstruction summed over input dimensions plus ``beta`` times the KL to N(0, I) summed over
 latent dimensions, both averaged over the batch. Out of training the decoder reads ``z_mean``, so test
