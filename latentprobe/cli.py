@@ -170,11 +170,14 @@ def _resume_run(run_dir: Path) -> str:
 
 @app.command()
 def validate(config: ConfigArg, set_: SetOpt = None, seeds: SeedsOpt = None) -> None:
-    """Check a config (with train's --set and --seeds) without training (fast: imports no TensorFlow)."""
+    """Check a config (with train's --set and --seeds) and an image folder's layout, without training (fast:
+    imports no TensorFlow, decodes no image)."""
     from latentprobe import grid
+    from latentprobe.study import check_layouts
 
     try:
         study = grid.load(config, set_ or [], seeds)
+        check_layouts(study, config, set_ or [])
     except UserError as exc:
         raise _fail(exc) from None
     varying = f", varying {', '.join(study.keys)}" if study.keys else ""

@@ -73,10 +73,24 @@ def build_model(
 
 
 def build_components(cfg: RunConfig, splits: Any) -> Components:
-    """Build a run's parts for ``splits`` (a :class:`latentprobe.data.Splits`)."""
-    return assemble(
-        cfg, splits.train.x, splits.train.y, splits.labeled_idx, splits.input_shape, splits.num_classes
-    )
+    """Build a run's parts for ``splits`` (a :class:`latentprobe.data.Splits`).
+
+    The autoencoder trains on ``splits.train`` followed by ``splits.unlabeled`` (label -1, never read:
+    ``labeled_idx`` points into the ``train`` rows, which come first), so the probe and a variant that
+    ``uses_labels`` see labeled examples only, while the autoencoder's batches draw from both.
+    """
+    x_train, y_train = autoencoder_inputs(splits)
+    return assemble(cfg, x_train, y_train, splits.labeled_idx, splits.input_shape, splits.num_classes)
+
+
+def autoencoder_inputs(splits: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) the autoencoder trains on: the train part, then the unlabeled examples labeled -1."""
+    unlabeled = getattr(splits, "unlabeled", None)
+    if unlabeled is None or not len(unlabeled):
+        return splits.train.x, splits.train.y
+    x = np.concatenate([splits.train.x, unlabeled])
+    y = np.concatenate([splits.train.y, np.full(len(unlabeled), -1, dtype=splits.train.y.dtype)])
+    return x, y
 
 
 def assemble(

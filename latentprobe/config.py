@@ -39,11 +39,18 @@ from latentprobe.settings import (
 class DataConfig:
     """Which data, and how the train split is divided."""
 
-    name: Literal["digits", "mnist", "fashion_mnist", "npz"] = "digits"
+    name: Literal["digits", "mnist", "fashion_mnist", "npz", "folder"] = "digits"
     path: str | None = None
     labels: int | Literal["all"] = field(default="all", metadata=positive())
     validation: int | float = field(default=0.1, metadata=positive())
     limit: int | None = field(default=None, metadata=positive())
+    # Image folders (data.name folder, and a data.unlabeled folder): [H, W] to resize to, the colour.
+    image_size: tuple[int, ...] | None = field(default=None, metadata=positive())
+    color: Literal["grayscale", "rgb"] | None = None
+    # data.name folder without a test/ sub-folder: the fraction of each class held out as the test split.
+    test: float = field(default=0.2, metadata=positive())
+    # Examples without labels for the autoencoder: a folder of images (any layout) or an .npz (x_unlabeled).
+    unlabeled: str | None = None
 
 
 @dataclass(frozen=True)
@@ -288,6 +295,9 @@ def _check_consistency(config: RunConfig) -> None:
         raise ConfigError(
             "data.path", "data.name 'npz' needs data.path (a .npz with x_train, y_train, x_test, y_test)"
         )
+    if config.data.name == "folder" and not config.data.path:
+        raise ConfigError("data.path", "data.name 'folder' needs data.path (a folder of class sub-folders)")
+    _check_image_options(config.data)
     v = config.data.validation
     if isinstance(v, float) and not v < 1:
         raise ConfigError("data.validation", f"a fraction must be below 1, got {v}")
@@ -324,6 +334,26 @@ def _check_contradictions(config: RunConfig) -> None:
 
 
 _MAX_SEED = 2**32 - 1
+
+
+def _check_image_options(data: DataConfig) -> None:
+    """The image-folder keys: a size of two, a fraction below 1, and only where an image folder is read."""
+    if data.image_size is not None and len(data.image_size) != 2:
+        raise ConfigError("data.image_size", f"expected [height, width], got {list(data.image_size)}")
+    if not data.test < 1:
+        raise ConfigError("data.test", f"a fraction must be below 1, got {data.test}")
+    if data.name != "folder" and data.test != DataConfig.test:
+        raise ConfigError(
+            "data.test", "only applies to data.name 'folder' (the others have their own test split)"
+        )
+    for key in ("image_size", "color"):
+        if getattr(data, key) is not None and data.name != "folder" and data.unlabeled is None:
+            raise ConfigError(
+                f"data.{key}",
+                "only applies to image folders (data.name 'folder', or a data.unlabeled folder)",
+            )
+    if data.unlabeled is not None and ("\0" in data.unlabeled or not data.unlabeled.strip()):
+        raise ConfigError("data.unlabeled", f"expected a file system path, got {data.unlabeled!r}")
 
 
 def _check_activation(name: str) -> None:

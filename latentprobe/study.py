@@ -375,6 +375,25 @@ def check_data(grid: grid_mod.Grid, config_path: Path, overrides: Sequence[str] 
                 raise config_mod.locate(exc, config_path, overrides) from None
 
 
+def check_layouts(grid: grid_mod.Grid, config_path: Path, overrides: Sequence[str] = ()) -> None:
+    """``validate``: check each distinct image folder's layout from its names (no decoding, no TensorFlow).
+
+    Raises:
+        ConfigError: naming the config file, ``data.path`` or ``data.unlabeled``, and the file at fault.
+    """
+    from latentprobe import data
+
+    seen = set()
+    for run in grid.runs:
+        key = json.dumps(config_mod.to_dict(run.config)["data"], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            try:
+                data.check_layout(run.config.data)
+            except ConfigError as exc:
+                raise config_mod.locate(exc, config_path, overrides) from None
+
+
 def check_devices(grid: grid_mod.Grid) -> None:
     """A run that asks for a GPU on a machine without one stops the study before anything is written.
 

@@ -436,6 +436,8 @@ def describe_data(splits: data_mod.Splits) -> dict[str, Any]:
         "num_classes": splits.num_classes,
         "sizes": {"train": len(splits.train.y), "val": len(splits.val.y), "test": len(splits.test.y)},
         "labeled": len(splits.labeled_idx),
+        # Examples the autoencoder trained on besides the train part: in no labeled subset, val or test.
+        "unlabeled": 0 if splits.unlabeled is None else len(splits.unlabeled),
         "labeled_subset_file": rundir.LABELED_SUBSET,
     }
 

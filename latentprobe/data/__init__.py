@@ -1,8 +1,11 @@
 """Datasets: read the arrays, check them, scale them to [0, 1] and divide the train split.
 
 ``load(cfg, seed)`` returns a ``Splits``: train / validation / test parts, the class-balanced labeled
-subset of ``train`` the probe learns from, and a sha256 that identifies the data. Every problem with the
-data raises ``DataError`` before any training starts.
+subset of ``train`` the probe learns from, any unlabeled examples, the class names, and a sha256 that
+identifies the data. Every problem with the data raises ``DataError`` before any training starts.
+
+One reader per source (``READERS``: digits, the Keras datasets and npz in ``readers.py``, image folders in
+``folder.py``) returns a :class:`Source`; the checks, the splitting and the scaling here are shared.
 """
 
 from __future__ import annotations
@@ -10,23 +13,33 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
-import os
-import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from latentprobe.data import folder, readers
+from latentprobe.data.readers import DATA_DIR_ENV, KEYS
+from latentprobe.data.source import Source
 from latentprobe.errors import DataError, DataSettingError
 
-KEYS = ("x_train", "y_train", "x_test", "y_test")
-DATA_DIR_ENV = "LATENTPROBE_DATA_DIR"
+__all__ = ["DATA_DIR_ENV", "KEYS", "READERS", "Source", "Split", "Splits", "check_layout", "load"]
 
 # Separate random streams, so that changing e.g. `limit` does not shift the validation draw's stream.
 _STREAM_LIMIT, _STREAM_VALIDATION, _STREAM_LABELED = 0, 1, 2
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+#: ``data.name`` -> its reader: the data config in, a :class:`Source` out.
+READERS: dict[str, Callable[[Any], Source]] = {
+    "digits": readers.read_digits,
+    "mnist": readers.read_keras_dataset,
+    "fashion_mnist": readers.read_keras_dataset,
+    "npz": readers.read_npz_source,
+    "folder": folder.read_folder,
+}
 
 
 # eq=False: the fields are arrays, and a generated __eq__ would raise on `==` instead of comparing.
@@ -54,6 +67,10 @@ class Splits:
         is_image: whether the inputs are images (H, W, C) rather than flat feature vectors.
         train_index: int64 indices of ``train``'s rows in the dataset's own train split.
         val_index: int64 indices of ``val``'s rows in the dataset's own train split.
+        class_names: the name of each class 0..K-1 (the class numbers where the data names none).
+        unlabeled: examples without labels, scaled like ``train.x``, shape (m,) + input_shape (m may be
+            0). The autoencoder trains on them as well as on ``train``; they are in no labeled subset, no
+            validation hold-out and no test split.
     """
 
     train: Split
@@ -67,13 +84,16 @@ class Splits:
     is_image: bool
     train_index: np.ndarray
     val_index: np.ndarray
+    class_names: tuple[str, ...] = ()
+    unlabeled: np.ndarray | None = None
 
 
 def load(cfg: Any, seed: int) -> Splits:
     """Read, check, divide and scale the dataset that ``cfg`` names.
 
     Args:
-        cfg: a ``DataConfig`` (or anything with ``name``, ``path``, ``labels``, ``validation``, ``limit``).
+        cfg: a ``DataConfig`` (or anything with ``name``, ``path``, ``labels``, ``validation``, ``limit``;
+            ``unlabeled``, ``image_size``, ``color`` and ``test`` where they apply).
         seed: the run's seed; it alone decides the limit subsample, the validation hold-out and the
             labeled subset. The test split never depends on it.
 
@@ -83,8 +103,10 @@ def load(cfg: Any, seed: int) -> Splits:
     Raises:
         DataError: the file is missing or malformed, or the arrays or settings cannot make valid splits.
     """
-    arrays = _read_checked(cfg)
-    sha256 = hash_arrays(*arrays)
+    source = _read_checked(cfg)
+    arrays = source.arrays
+    x_unlabeled = _read_unlabeled(cfg, source)
+    sha256 = hash_arrays(*arrays, x_unlabeled=x_unlabeled)
     x_train_raw, y_train_raw, x_test_raw, y_test_raw = arrays
     y_train = y_train_raw.astype(np.int64)
     y_test = y_test_raw.astype(np.int64)
@@ -102,11 +124,15 @@ def load(cfg: Any, seed: int) -> Splits:
     is_image = x_train_raw.ndim >= 3
     x_train = x_train_raw[train_idx]
     x_val = x_train_raw[val_idx]
+    if x_unlabeled is None:
+        x_unlabeled = x_train_raw[:0]
     if is_image:
-        scale = _image_scale(cfg.name, x_train_raw, x_test_raw)
-        x_train, x_val, x_test = (_scale_image(x, scale) for x in (x_train, x_val, x_test_raw))
+        scale = _image_scale(cfg.name, x_train_raw, x_test_raw, x_unlabeled)
+        x_train, x_val, x_test, x_unlabeled = (
+            _scale_image(x, scale) for x in (x_train, x_val, x_test_raw, x_unlabeled)
+        )
     else:
-        x_train, x_val, x_test = _scale_features(x_train, x_val, x_test_raw)
+        x_train, x_val, x_test, x_unlabeled = _scale_features(x_train, x_val, x_test_raw, x_unlabeled)
 
     return Splits(
         train=Split(x_train, y_train[train_idx]),
@@ -120,22 +146,108 @@ def load(cfg: Any, seed: int) -> Splits:
         is_image=is_image,
         train_index=np.asarray(train_idx, dtype=np.int64),
         val_index=np.asarray(val_idx, dtype=np.int64),
+        class_names=source.class_names or tuple(str(k) for k in range(num_classes)),
+        unlabeled=x_unlabeled,
     )
 
 
-def _read_checked(cfg: Any) -> Arrays:
+def check_layout(cfg: Any) -> None:
+    """Check what can be checked of the data without reading it: an image folder's layout (``data.path``
+    of ``data.name: folder``, a ``data.unlabeled`` folder). Imports no TensorFlow; decodes no image.
+
+    Raises:
+        DataSettingError: naming ``data.path`` or ``data.unlabeled``, and the folder or file at fault.
+    """
+    try:
+        if cfg.name == "folder":
+            folder.scan_layout(cfg.path)
+    except DataError as error:
+        raise DataSettingError("data.path", str(error)) from None
+    unlabeled = getattr(cfg, "unlabeled", None)
+    if unlabeled and not _is_npz(unlabeled):
+        path = Path(unlabeled)
+        if not path.exists():
+            raise DataSettingError("data.unlabeled", f"{path}: no such file or folder")
+
+
+def _read_checked(cfg: Any) -> Source:
     """The arrays ``cfg`` names, checked. A problem with the file ``data.path`` names is an error of that
     config key, so the CLI names the config file and the key's line (or the --set option) as well."""
     try:
-        arrays, source = _read(cfg.name, cfg.path)
-        check_arrays(*arrays, source=source)
+        source = READERS[cfg.name](cfg)
+        check_arrays(*source.arrays, source=source.where)
+        _check_class_names(source)
     except DataSettingError:
         raise
     except DataError as error:
         if cfg.path is None:
             raise
         raise DataSettingError("data.path", str(error)) from None
-    return arrays
+    return source
+
+
+def _read_unlabeled(cfg: Any, source: Source) -> np.ndarray | None:
+    """The unlabeled examples: the source's own (``x_unlabeled`` in an npz) and those ``data.unlabeled``
+    names (an npz with ``x_unlabeled``, or a folder of images in any layout), checked against the train
+    examples' shape; None when there are none."""
+    parts = []
+    key = "data.path"
+    try:
+        if source.x_unlabeled is not None:
+            parts.append(_check_unlabeled(source.x_unlabeled, source.x_train, source.where))
+        path = getattr(cfg, "unlabeled", None)
+        if path:
+            key = "data.unlabeled"
+            parts.append(
+                _check_unlabeled(_read_unlabeled_path(cfg, path, source.x_train), source.x_train, path)
+            )
+    except DataError as error:
+        raise DataSettingError(key, str(error)) from None
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _read_unlabeled_path(cfg: Any, path: str, x_train: np.ndarray) -> np.ndarray:
+    if _is_npz(path):
+        return readers.read_unlabeled_npz(path)
+    if not Path(path).is_dir():
+        raise DataError(f"{path}: no such folder or .npz file")
+    # Decoded to the train images' colour, so unlabeled colour photos can join grayscale ones and back.
+    channels = x_train.shape[3] if x_train.ndim == 4 else 1
+    color = getattr(cfg, "color", None) or ("rgb" if channels == 3 else "grayscale")
+    images = folder.read_unlabeled_folder(path, getattr(cfg, "image_size", None), color)
+    if x_train.ndim == 3 and images.shape[1:3] == x_train.shape[1:]:
+        images = images[..., 0]  # the npz keeps grayscale images without a channel axis
+    return images
+
+
+def _check_unlabeled(x: np.ndarray, x_train: np.ndarray, where: str) -> np.ndarray:
+    if x.ndim < 2 or x.shape[1:] != x_train.shape[1:]:
+        raise DataError(
+            f"{where}: unlabeled examples have shape {x.shape[1:]} but the train examples {x_train.shape[1:]}"
+            + ("; set data.image_size to resize them" if x.ndim == 4 else "")
+        )
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{where}: x_unlabeled has dtype {x.dtype}; expected numbers")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise DataError(f"{where}: x_unlabeled contains NaN or inf")
+    if x.ndim >= 3 and len(x) and (x.min() < 0 or x.max() > 255):
+        raise DataError(
+            f"{where}: x_unlabeled image values span [{x.min()}, {x.max()}]; expected [0, 1] or [0, 255]"
+        )
+    return x
+
+
+def _check_class_names(source: Source) -> None:
+    names = source.class_names
+    num_classes = int(np.max(source.y_train)) + 1
+    if names is not None and len(names) != num_classes:
+        raise DataError(f"{source.where}: {len(names)} class names for {num_classes} classes")
+
+
+def _is_npz(path: str) -> bool:
+    return str(path).lower().endswith(".npz")
 
 
 def read_arrays(name: str, path: str | None) -> Arrays:
@@ -146,13 +258,28 @@ def read_arrays(name: str, path: str | None) -> Arrays:
         path: the ``.npz`` to read; required for ``npz``, optional for ``mnist`` / ``fashion_mnist``
             (then ``$LATENTPROBE_DATA_DIR/<name>.npz``, then a Keras download); ignored for ``digits``.
     """
-    return _read(name, path)[0]
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(name=name, path=path, image_size=None, color=None, test=0.2)
+    return READERS[name](cfg).arrays
 
 
-def hash_arrays(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> str:
-    """Return the sha256 hex digest of the four arrays: per array its dtype, shape, then bytes."""
+def hash_arrays(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    x_unlabeled: np.ndarray | None = None,
+) -> str:
+    """Return the sha256 hex digest of the arrays: per array its dtype, shape, then bytes.
+
+    ``x_unlabeled`` counts only when there is one, so data without unlabeled examples keeps its digest.
+    """
     digest = hashlib.sha256()
-    for key, array in zip(KEYS, (x_train, y_train, x_test, y_test), strict=True):
+    named = [*zip(KEYS, (x_train, y_train, x_test, y_test), strict=True)]
+    if x_unlabeled is not None:
+        named.append(("x_unlabeled", x_unlabeled))
+    for key, array in named:
         digest.update(f"{key}:{array.dtype.str}:{array.shape};".encode())
         # No copy for the usual C-contiguous array: hashlib reads its buffer directly.
         digest.update(np.ascontiguousarray(array).data)
@@ -316,92 +443,6 @@ def select_labeled(
     return np.sort(np.concatenate(parts)).astype(np.int64)
 
 
-def _read(name: str, path: str | None) -> tuple[Arrays, str]:
-    """Return the raw arrays and a description of where they came from, for error messages."""
-    if name == "digits":
-        return _read_digits(), "digits"
-    if name in ("mnist", "fashion_mnist"):
-        file = _find_file(name, path)
-        if file is None:
-            return _download_keras(name), f"keras.datasets.{name}"
-        return _read_npz(file), file
-    if not path:  # name "npz" (config validation allows no other)
-        raise DataError("data.path is required when data.name is 'npz'")
-    return _read_npz(path), path
-
-
-def _read_digits() -> Arrays:
-    """Return scikit-learn's bundled 8x8 digits with a fixed split, the same test set for every seed."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    # Pixel values are the integers 0..16; uint8 keeps the raw arrays (and their hash) compact and exact.
-    x = digits.images.astype(np.uint8)
-    y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
-    return x_train, y_train, x_test, y_test
-
-
-def _find_file(name: str, path: str | None) -> str | None:
-    """Return the file to read for a Keras dataset: ``path``, else one in $LATENTPROBE_DATA_DIR, else None."""
-    if path:
-        return path
-    data_dir = os.environ.get(DATA_DIR_ENV)
-    if data_dir:
-        candidate = Path(data_dir) / f"{name}.npz"
-        if candidate.is_file():
-            return str(candidate)
-    return None
-
-
-def _download_keras(name: str) -> Arrays:
-    """Return a Keras dataset through ``keras.datasets`` (downloads on first use)."""
-    import keras  # lazily: importing it starts TensorFlow, which most data paths never need
-
-    try:
-        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
-    except Exception as error:  # a download raises any of several errors; all mean the same to the user
-        raise DataError(
-            f"downloading {name} with keras.datasets failed ({_one_line(error)}); "
-            f"set data.path or ${DATA_DIR_ENV} to a folder holding {name}.npz"
-        ) from error
-    return x_train, y_train, x_test, y_test
-
-
-def _read_npz(path: str) -> Arrays:
-    """Return the four arrays of an ``.npz`` file, or raise ``DataError`` naming the file and the problem."""
-    file = Path(path)
-    if not file.exists():
-        raise DataError(f"{path}: no such file")
-    if not file.is_file():
-        raise DataError(f"{path}: not a file")
-    # np.load falls back to .npy and pickle for non-zip files; its errors then mislead ("pickled data").
-    with file.open("rb") as stream:
-        magic = stream.read(6)
-    if magic.startswith(b"\x93NUMPY"):
-        raise DataError(f"{path}: not a valid .npz file (it is a .npy holding one array, not named arrays)")
-    if not magic.startswith(b"PK"):
-        raise DataError(f"{path}: not a valid .npz file (not a zip archive)")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"{path}: not a valid .npz file ({_one_line(error)})") from error
-    with npz:
-        missing = [key for key in KEYS if key not in npz.files]
-        if missing:
-            raise DataError(f"{path}: missing key(s) {', '.join(missing)}; an .npz needs {', '.join(KEYS)}")
-        try:
-            return tuple(npz[key] for key in KEYS)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-            raise DataError(f"{path}: not a valid .npz file ({_one_line(error)})") from error
-
-
-def _one_line(error: Exception) -> str:
-    """Return an exception's message on one line, for the CLI's one-line ``error:`` output."""
-    return " ".join(str(error).split())
-
-
 def _check_pixels(x_train: np.ndarray, x_test: np.ndarray, source: str) -> None:
     """Raise ``DataError`` unless image pixels lie in [0, 255] (integers) or [0, 1] / [0, 255] (floats)."""
     for split, x in (("train", x_train), ("test", x_test)):
@@ -450,14 +491,14 @@ def _allocate(counts: np.ndarray, total: int, rng: np.random.Generator) -> np.nd
     return np.minimum(take, counts)
 
 
-def _image_scale(name: str, x_train: np.ndarray, x_test: np.ndarray) -> float:
+def _image_scale(name: str, x_train: np.ndarray, x_test: np.ndarray, x_unlabeled: np.ndarray) -> float:
     """Return the divisor that maps this dataset's pixels to [0, 1]."""
     if name == "digits":
         return 16.0
     if x_train.dtype.kind in "biu":
         return 255.0
-    # Float images: one decision for both splits, from the file's encoding ([0, 1] or [0, 255]).
-    return 1.0 if max(x_train.max(), x_test.max()) <= 1 else 255.0
+    # Float images: one decision for every split, from the file's encoding ([0, 1] or [0, 255]).
+    return 1.0 if max(x.max() for x in (x_train, x_test, x_unlabeled) if len(x)) <= 1 else 255.0
 
 
 def _scale_image(x: np.ndarray, scale: float) -> np.ndarray:
@@ -470,23 +511,24 @@ def _scale_image(x: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _scale_features(
-    x_train: np.ndarray, x_val: np.ndarray, x_test: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x_train: np.ndarray, x_val: np.ndarray, x_test: np.ndarray, x_unlabeled: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Min-max scale each feature to [0, 1] with the train part's statistics; constant features become 0.
 
-    Validation and test use the same statistics, so they are clipped to [0, 1].
+    Validation, test and unlabeled examples use the same statistics, so they are clipped to [0, 1].
     """
-    # copy=False: x_train and x_val are already fresh gathers, x_test is this load's own array.
+    # copy=False: x_train and x_val are already fresh gathers, x_test and x_unlabeled this load's own arrays
+    # (an empty x_unlabeled may be a view, but holds nothing to change).
     x_train = x_train.astype(np.float32, copy=False)
     low = x_train.min(axis=0)
     span = x_train.max(axis=0) - low
     varies = span > 0
     scaled = []
-    for x in (x_train, x_val.astype(np.float32, copy=False), x_test.astype(np.float32, copy=False)):
+    for x in (x_train, *(x.astype(np.float32, copy=False) for x in (x_val, x_test, x_unlabeled))):
         x -= low
         np.divide(x, span, out=x, where=varies)
         x[:, ~varies] = 0.0
         # Clip train too: float32 rounding can land a hair outside [0, 1].
         np.clip(x, 0.0, 1.0, out=x)
         scaled.append(x)
-    return scaled[0], scaled[1], scaled[2]
+    return scaled[0], scaled[1], scaled[2], scaled[3]
