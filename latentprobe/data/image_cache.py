@@ -111,6 +111,7 @@ def _decode_one(path: str, image_size: Any, color: str | None) -> np.ndarray | s
     try:
         with Image.open(path) as image:
             image.load()  # decodes every byte: a truncated or corrupt file fails here
+            palette = image.mode == "P"
             if color is None:
                 gray = image.mode in ("1", "L", "LA", "I", "I;16", "F")
                 image = image.convert("L" if gray else "RGB")
@@ -127,8 +128,8 @@ def _decode_one(path: str, image_size: Any, color: str | None) -> np.ndarray | s
         return f"corrupt or truncated image ({text})"
     if pixels.ndim == 2:
         pixels = pixels[..., np.newaxis]
-    if color is None and pixels.shape[-1] == 3 and _all_gray(pixels):
-        pixels = pixels[..., :1]  # a palette or RGB file whose pixels are all gray
+    if color is None and palette and _all_gray(pixels):
+        pixels = pixels[..., :1]  # a palette image (GIF, PNG-8) whose colours are all gray
     return pixels
 
 
