@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -122,3 +123,33 @@ def test_readme_speaks_to_a_stranger():
     assert not re.search(r"\b[Ss]eed 00\d", text), "README.md: name a reference experiment by its source"
     if "[^cpu]" in text:
         assert "\n[^cpu]: " in text, "README.md: the [^cpu] footnote is used but not defined"
+
+
+DATA_MARKER = "<!-- readme-test: bring-your-own-data -->"
+DATA_CONFIG_MARKER = "<!-- readme-test: bring-your-own-data-config -->"
+
+
+def test_bring_your_own_data_example_validates_and_trains(tmp_path, monkeypatch):
+    """The worked example as a stranger follows it: make the folder, write the config, validate, train."""
+    text = readme()
+    code = marked_python_block(text, DATA_MARKER)
+    configs = re.findall(re.escape(DATA_CONFIG_MARKER) + r"\n```yaml\n(.*?)```", text, re.S)
+    assert len(configs) == 1, f"README.md: expected one yaml block after {DATA_CONFIG_MARKER}"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LATENTPROBE_CACHE_DIR", str(tmp_path / "cache"))
+    exec(compile(code, "README.md (Bring your own data)", "exec"), {"__name__": "readme_snippet"})
+    Path("my_images.yaml").write_text(configs[0], encoding="utf-8")
+    # Short: the README's epochs are the user's choice; the data and what summary.json says are the point.
+    short = ["--set", "train.epochs=1", "--set", "output.dir=runs"]
+
+    runner = CliRunner()
+    validated = runner.invoke(app, ["validate", "my_images.yaml"])
+    assert validated.exit_code == 0 and validated.stdout.strip() in text, validated.output
+    trained = runner.invoke(app, ["train", "my_images.yaml", *short], catch_exceptions=False)
+    assert trained.exit_code == 0, trained.output
+
+    (summary,) = Path("runs").rglob(rundir.SUMMARY)
+    described = rundir.read_json(summary)["data"]
+    shown = re.search(r'`"data": (\{.*?), \.\.\.\}`', text, re.S).group(1).replace("\n", " ") + "}"
+    for key, value in json.loads(shown).items():
+        assert described[key] == value, f"README.md: summary.json's data.{key} is {described[key]}"
