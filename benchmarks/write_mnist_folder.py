@@ -26,7 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="the folder to write (made if missing)")
     default = Path(os.environ.get("LATENTPROBE_DATA_DIR", ".")) / "mnist.npz"
-    parser.add_argument("--npz", type=Path, default=default, help=f"MNIST in Keras's format (default {default})")
+    parser.add_argument(
+        "--npz", type=Path, default=default, help=f"MNIST in Keras's format (default {default})"
+    )
     return parser.parse_args(argv)
 
 

@@ -286,6 +286,10 @@ def test_validate_checks_the_layout_without_tensorflow_or_decoding(tmp_path):
     for root in (good, bad):
         raw = tiny_config(tmp_path, data={"name": "folder", "path": str(root)})
         configs.append(write_config(tmp_path, raw, f"{root.name}.yaml"))
+    raw = tiny_config(
+        tmp_path, data={"name": "folder", "path": str(good), "unlabeled": str(tmp_path / "nil")}
+    )
+    configs.append(write_config(tmp_path, raw, "nil.yaml"))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-c", VALIDATE, *map(str, configs)],
@@ -295,8 +299,9 @@ def test_validate_checks_the_layout_without_tensorflow_or_decoding(tmp_path):
         timeout=120,
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["codes"] == [0, 2], report["out"]
+    assert report["codes"] == [0, 2, 2], report["out"]
     assert "notes.txt: not an image" in report["out"][1] and "bad.yaml" in report["out"][1]
+    assert "data.unlabeled" in report["out"][2] and "no such folder" in report["out"][2]
     assert report["heavy"] == []
 
 
@@ -362,13 +367,17 @@ def test_unlabeled_of_another_shape_is_named(tmp_path):
     assert "missing" in message
 
 
-def test_the_autoencoder_trains_on_the_unlabeled_too_and_the_probe_never(tmp_path):
+@pytest.mark.parametrize(
+    "model", [{"kind": "ae"}, {"kind": "aae", "aae": {"semi_supervised": True, "discriminator_hidden": [8]}}]
+)
+def test_the_autoencoder_trains_on_the_unlabeled_too_and_the_probe_never(tmp_path, model):
     from latentprobe import config as config_mod
     from latentprobe.components import build_components
 
     root = write_folder(tmp_path / "f", per_class=10)
     unlabeled = write_unlabeled(tmp_path / "more", count=14)
-    raw = tiny_config(tmp_path, data={"name": "folder", "path": str(root), "unlabeled": str(unlabeled)})
+    data_cfg = {"name": "folder", "path": str(root), "unlabeled": str(unlabeled)}
+    raw = tiny_config(tmp_path, data=data_cfg, model=model)
     cfg = config_mod.load(write_config(tmp_path, raw))
     splits = data.load(cfg.data, cfg.seed)
 
@@ -380,6 +389,9 @@ def test_the_autoencoder_trains_on_the_unlabeled_too_and_the_probe_never(tmp_pat
     assert constant_rows(strategy.x.numpy()[strategy.labeled_idx], 77 / 255) == 0
     assert constant_rows(strategy.x.numpy(), 77 / 255) == 14
     assert (strategy.y.numpy()[len(splits.train.y) :] == -1).all()
+    # The semi-supervised AAE's labeled batches come from the labeled subset; its other batches from all.
+    assert strategy.labeled_batches(50).max() < len(splits.train.y)
+    assert strategy.ae_batches().max() >= len(splits.train.y)
 
 
 def test_train_on_a_folder_with_unlabeled_counts_them_in_the_summary(tmp_path):

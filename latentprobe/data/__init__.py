@@ -165,9 +165,10 @@ def check_layout(cfg: Any) -> None:
         raise DataSettingError("data.path", str(error)) from None
     unlabeled = getattr(cfg, "unlabeled", None)
     if unlabeled and not _is_npz(unlabeled):
-        path = Path(unlabeled)
-        if not path.exists():
-            raise DataSettingError("data.unlabeled", f"{path}: no such file or folder")
+        try:
+            folder.list_unlabeled(unlabeled)
+        except DataError as error:
+            raise DataSettingError("data.unlabeled", str(error)) from None
 
 
 def _read_checked(cfg: Any) -> Source:

@@ -99,12 +99,22 @@ def read_folder(cfg: Any) -> Source:
 def read_unlabeled_folder(path: str | os.PathLike, image_size: Any, color: str | None) -> np.ndarray:
     """Every image under ``path``, in any layout (sub-folders read recursively), as uint8 (n, H, W, C)."""
     root = Path(path)
-    if not root.exists():
-        raise DataError(f"{root}: no such folder")
+    return image_cache.load_images(root, list_unlabeled(root), image_size, color)
+
+
+def list_unlabeled(path: str | os.PathLike) -> tuple[Path, ...]:
+    """The image files of an unlabeled folder, found by name (what ``validate`` checks).
+
+    Raises:
+        DataError: the folder does not exist, holds no image, or holds a file that is not an image.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder (data.unlabeled: a folder of images, or an .npz)")
     files = _images_under(root)
     if not files:
         raise DataError(f"{root}: no images ({_EXPECTED}) in this folder or below it")
-    return image_cache.load_images(root, tuple(files), image_size, color)
+    return tuple(files)
 
 
 def hold_out(

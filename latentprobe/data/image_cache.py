@@ -84,7 +84,9 @@ def decode_files(files: tuple[Path, ...], image_size: Any = None, color: str | N
     """Decode ``files`` on every core of the machine into uint8 (n, H, W, C); see :func:`load_images`."""
     paths = [str(file) for file in files]
     workers = min(_cores(), max(1, len(paths) // POOL_MIN_FILES))
-    if workers <= 1:
+    # A study's worker is a daemon process, which may start none: it decodes alone (the study's parent
+    # has usually filled the cache before any worker starts).
+    if workers <= 1 or multiprocessing.current_process().daemon:
         decoded = _decode_chunk(paths, image_size, color)
     else:
         size = math.ceil(len(paths) / (workers * 4))
