@@ -358,6 +358,26 @@ def test_x_unlabeled_in_the_npz_and_an_unlabeled_npz_add_up(tmp_path):
     assert plain.sha256 == data.hash_arrays(*(arrays[k] for k in data.KEYS))
 
 
+def test_an_unlabeled_folder_beside_float_arrays_is_scaled_as_bytes(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.random((30, 8, 8), dtype=np.float32),  # pixels in [0, 1]
+        "y_train": np.arange(30) % 3,
+        "x_test": rng.random((9, 8, 8), dtype=np.float32),
+        "y_test": np.arange(9) % 3,
+    }
+    np.savez(tmp_path / "d.npz", **arrays)
+    unlabeled = write_unlabeled(tmp_path / "more", count=4, value=255)
+
+    splits = data.load(make_cfg(tmp_path / "d.npz", name="npz", unlabeled=str(unlabeled)), 0)
+
+    assert splits.unlabeled.shape == (4, 8, 8, 1) and constant_rows(splits.unlabeled, 1.0) == 4
+    np.testing.assert_array_equal(splits.test.x[..., 0], arrays["x_test"])  # still divided by 1
+    np.savez(tmp_path / "u.npz", x_unlabeled=np.full((2, 8, 8), 255, np.uint8))
+    message = load_error(tmp_path / "d.npz", name="npz", unlabeled=str(tmp_path / "u.npz"))
+    assert "x_unlabeled has dtype uint8 but x_train float32" in message
+
+
 def test_unlabeled_of_another_shape_is_named(tmp_path):
     root = write_folder(tmp_path / "f", split=True)
     np.savez(tmp_path / "u.npz", x_unlabeled=np.zeros((3, 5, 5), np.uint8))

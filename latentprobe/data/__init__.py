@@ -13,9 +13,8 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -105,8 +104,8 @@ def load(cfg: Any, seed: int) -> Splits:
     """
     source = _read_checked(cfg)
     arrays = source.arrays
-    x_unlabeled = _read_unlabeled(cfg, source)
-    sha256 = hash_arrays(*arrays, x_unlabeled=x_unlabeled)
+    unlabeled = _read_unlabeled(cfg, source)
+    sha256 = hash_arrays(*arrays, unlabeled=[x for x, _ in unlabeled])
     x_train_raw, y_train_raw, x_test_raw, y_test_raw = arrays
     y_train = y_train_raw.astype(np.int64)
     y_test = y_test_raw.astype(np.int64)
@@ -124,15 +123,16 @@ def load(cfg: Any, seed: int) -> Splits:
     is_image = x_train_raw.ndim >= 3
     x_train = x_train_raw[train_idx]
     x_val = x_train_raw[val_idx]
-    if x_unlabeled is None:
-        x_unlabeled = x_train_raw[:0]
     if is_image:
-        scale = _image_scale(cfg.name, x_train_raw, x_test_raw, x_unlabeled)
-        x_train, x_val, x_test, x_unlabeled = (
-            _scale_image(x, scale) for x in (x_train, x_val, x_test_raw, x_unlabeled)
-        )
+        scale = _image_scale(cfg.name, x_train_raw, x_test_raw, *(x for x, own in unlabeled if own is None))
+        x_train, x_val, x_test = (_scale_image(x, scale) for x in (x_train, x_val, x_test_raw))
+        # Each part of the unlabeled examples in its own encoding: an image folder's are 0..255 bytes.
+        parts = [_scale_image(x, own or scale) for x, own in unlabeled] or [x_train[:0]]
+        x_unlabeled = parts[0] if len(parts) == 1 else np.concatenate(parts)
     else:
-        x_train, x_val, x_test, x_unlabeled = _scale_features(x_train, x_val, x_test_raw, x_unlabeled)
+        raw = [x for x, _ in unlabeled]
+        raw_unlabeled = (raw[0] if len(raw) == 1 else np.concatenate(raw)) if raw else x_train_raw[:0]
+        x_train, x_val, x_test, x_unlabeled = _scale_features(x_train, x_val, x_test_raw, raw_unlabeled)
 
     return Splits(
         train=Split(x_train, y_train[train_idx]),
@@ -187,33 +187,31 @@ def _read_checked(cfg: Any) -> Source:
     return source
 
 
-def _read_unlabeled(cfg: Any, source: Source) -> np.ndarray | None:
-    """The unlabeled examples: the source's own (``x_unlabeled`` in an npz) and those ``data.unlabeled``
-    names (an npz with ``x_unlabeled``, or a folder of images in any layout), checked against the train
-    examples' shape; None when there are none."""
+def _read_unlabeled(cfg: Any, source: Source) -> list[tuple[np.ndarray, float | None]]:
+    """The unlabeled examples, raw, each part with its own pixel divisor (None: the data's own): the
+    source's (``x_unlabeled`` in an npz), then those ``data.unlabeled`` names (an npz with
+    ``x_unlabeled``, or a folder of images in any layout), checked against the train examples."""
     parts = []
     key = "data.path"
     try:
         if source.x_unlabeled is not None:
-            parts.append(_check_unlabeled(source.x_unlabeled, source.x_train, source.where))
+            parts.append((_check_unlabeled(source.x_unlabeled, source.x_train, source.where), None))
         path = getattr(cfg, "unlabeled", None)
         if path:
             key = "data.unlabeled"
-            parts.append(
-                _check_unlabeled(_read_unlabeled_path(cfg, path, source.x_train), source.x_train, path)
-            )
+            if _is_npz(path):
+                x = _check_unlabeled(readers.read_unlabeled_npz(path), source.x_train, path)
+                parts.append((x, None))
+            else:
+                x = _read_unlabeled_folder(cfg, path, source.x_train)
+                x = _check_unlabeled(x, source.x_train, path, decoded=True)
+                parts.append((x, 255.0))
     except DataError as error:
         raise DataSettingError(key, str(error)) from None
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return parts
 
 
-def _read_unlabeled_path(cfg: Any, path: str, x_train: np.ndarray) -> np.ndarray:
-    if _is_npz(path):
-        return readers.read_unlabeled_npz(path)
-    if not Path(path).is_dir():
-        raise DataError(f"{path}: no such folder or .npz file")
+def _read_unlabeled_folder(cfg: Any, path: str, x_train: np.ndarray) -> np.ndarray:
     # Decoded to the train images' colour, so unlabeled colour photos can join grayscale ones and back.
     channels = x_train.shape[3] if x_train.ndim == 4 else 1
     color = getattr(cfg, "color", None) or ("rgb" if channels == 3 else "grayscale")
@@ -223,7 +221,8 @@ def _read_unlabeled_path(cfg: Any, path: str, x_train: np.ndarray) -> np.ndarray
     return images
 
 
-def _check_unlabeled(x: np.ndarray, x_train: np.ndarray, where: str) -> np.ndarray:
+def _check_unlabeled(x: np.ndarray, x_train: np.ndarray, where: str, decoded: bool = False) -> np.ndarray:
+    """``x`` unless it breaks the rules of ``x_train``'s; ``decoded`` images (a folder's) are 0..255 bytes."""
     if x.ndim < 2 or x.shape[1:] != x_train.shape[1:]:
         raise DataError(
             f"{where}: unlabeled examples have shape {x.shape[1:]} but the train examples {x_train.shape[1:]}"
@@ -231,6 +230,11 @@ def _check_unlabeled(x: np.ndarray, x_train: np.ndarray, where: str) -> np.ndarr
         )
     if x.dtype.kind not in "biuf":
         raise DataError(f"{where}: x_unlabeled has dtype {x.dtype}; expected numbers")
+    if x_train.ndim >= 3 and not decoded and (x.dtype.kind == "f") != (x_train.dtype.kind == "f"):
+        raise DataError(
+            f"{where}: x_unlabeled has dtype {x.dtype} but x_train {x_train.dtype}; "
+            "give unlabeled images the pixel encoding of the labeled ones"
+        )
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DataError(f"{where}: x_unlabeled contains NaN or inf")
     if x.ndim >= 3 and len(x) and (x.min() < 0 or x.max() > 255):
@@ -270,16 +274,15 @@ def hash_arrays(
     y_train: np.ndarray,
     x_test: np.ndarray,
     y_test: np.ndarray,
-    x_unlabeled: np.ndarray | None = None,
+    unlabeled: Sequence[np.ndarray] = (),
 ) -> str:
     """Return the sha256 hex digest of the arrays: per array its dtype, shape, then bytes.
 
-    ``x_unlabeled`` counts only when there is one, so data without unlabeled examples keeps its digest.
+    Each part of ``unlabeled`` follows; data without unlabeled examples keeps the digest of its four.
     """
     digest = hashlib.sha256()
     named = [*zip(KEYS, (x_train, y_train, x_test, y_test), strict=True)]
-    if x_unlabeled is not None:
-        named.append(("x_unlabeled", x_unlabeled))
+    named += [("x_unlabeled", x) for x in unlabeled]
     for key, array in named:
         digest.update(f"{key}:{array.dtype.str}:{array.shape};".encode())
         # No copy for the usual C-contiguous array: hashlib reads its buffer directly.
@@ -492,14 +495,14 @@ def _allocate(counts: np.ndarray, total: int, rng: np.random.Generator) -> np.nd
     return np.minimum(take, counts)
 
 
-def _image_scale(name: str, x_train: np.ndarray, x_test: np.ndarray, x_unlabeled: np.ndarray) -> float:
+def _image_scale(name: str, x_train: np.ndarray, x_test: np.ndarray, *unlabeled: np.ndarray) -> float:
     """Return the divisor that maps this dataset's pixels to [0, 1]."""
     if name == "digits":
         return 16.0
     if x_train.dtype.kind in "biu":
         return 255.0
     # Float images: one decision for every split, from the file's encoding ([0, 1] or [0, 255]).
-    return 1.0 if max(x.max() for x in (x_train, x_test, x_unlabeled) if len(x)) <= 1 else 255.0
+    return 1.0 if max(x.max() for x in (x_train, x_test, *unlabeled) if len(x)) <= 1 else 255.0
 
 
 def _scale_image(x: np.ndarray, scale: float) -> np.ndarray:
