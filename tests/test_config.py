@@ -191,6 +191,35 @@ def test_npz_needs_a_path():
         load_yaml("data:\n  name: npz\n")
 
 
+def test_image_folder_keys():
+    cfg = load_yaml(
+        "data:\n  name: folder\n  path: imgs\n  image_size: [32, 24]\n  color: rgb\n  test: 0.25\n"
+    )
+    assert (cfg.data.image_size, cfg.data.color, cfg.data.test) == ((32, 24), "rgb", 0.25)
+    assert load_yaml("data:\n  unlabeled: more.npz\n").data.unlabeled == "more.npz"
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("name: folder", r"data.path: data.name 'folder' needs data.path"),
+        ("{name: folder, path: x, image_size: [32]}", r"data.image_size: expected \[height, width\]"),
+        ("{name: folder, path: x, image_size: [0, 4]}", r"data.image_size\[0\]: expected a value > 0"),
+        (
+            "{name: folder, path: x, color: grey}",
+            r"data.color: expected 'grayscale' or 'rgb' or null, got 'grey'",
+        ),
+        ("{name: folder, path: x, test: 1.0}", r"data.test: a fraction must be below 1"),
+        ("{name: npz, path: x.npz, test: 0.3}", r"data.test: only applies to data.name 'folder'"),
+        ("{image_size: [8, 8]}", r"data.image_size: only applies to image folders"),
+        ("{unlabeled: ' '}", r"data.unlabeled: expected a file system path"),
+    ],
+)
+def test_image_folder_key_errors(data, message):
+    with pytest.raises(ConfigError, match=message):
+        load_yaml(f"data: {data}\n" if data.startswith("{") else f"data:\n  {data}\n")
+
+
 def test_frozen_strategy_rejects_every():
     with pytest.raises(ConfigError, match=r"probe.every: only applies to probe.strategy 'alternating'"):
         load_yaml("probe:\n  strategy: frozen\n  every: epoch\n")
