@@ -145,7 +145,7 @@ def _stack(paths: list[str], decoded: list[np.ndarray], image_size: Any, color: 
         for path, pixels in zip(paths, decoded, strict=True):
             if pixels.shape[:2] != first:
                 raise DataError(
-                    f"{path}: is {_size(pixels)} pixels but {paths[0]} is {_size(decoded[0])}; "
+                    f"{path}: {_size(pixels)} pixels (width x height), but {paths[0]}: {_size(decoded[0])}; "
                     "set data.image_size: [H, W] to resize the images to one size"
                 )
     channels = max(pixels.shape[-1] for pixels in decoded)
