@@ -194,6 +194,7 @@ def _write_entry(folder: Path, entry: str, images: np.ndarray) -> None:
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{entry}.", suffix=".tmp")
         with os.fdopen(handle, "wb") as stream:
             np.save(stream, images)
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide the entry from other users of the data
         os.replace(temporary, folder / entry)
     except OSError:
         return
