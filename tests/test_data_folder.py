@@ -178,6 +178,23 @@ def test_a_damaged_cache_entry_is_rebuilt(tmp_path):
     np.testing.assert_array_equal(data.load(make_cfg(root), 0).train.x, first.train.x)
 
 
+def _load_in_worker(root: str) -> bytes:
+    layout = folder.scan_layout(root)
+    return image_cache.load_images(layout.root, layout.train_files).tobytes()
+
+
+def test_workers_loading_at_once_share_one_whole_entry(tmp_path):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    root = write_folder(tmp_path / "f", split=True)
+    context = multiprocessing.get_context("spawn")  # the environment (cache folder) goes with them
+    with ProcessPoolExecutor(3, mp_context=context) as pool:
+        results = list(pool.map(_load_in_worker, [str(root)] * 3))
+    assert results[0] == results[1] == results[2] == _load_in_worker(str(root))
+    assert [p.suffix for p in (tmp_path / "cache").rglob("*") if p.is_file()] == [".npy"]
+
+
 def test_the_process_pool_decodes_the_same_pixels(tmp_path, monkeypatch):
     root = write_folder(tmp_path / "f", per_class=6, split=True)
     files = folder.scan_layout(root).train_files
