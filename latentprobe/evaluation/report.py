@@ -55,10 +55,25 @@ def render_report(report: dict[str, Any]) -> str:
         f"active units {latent['active_units']}/{len(latent['active'])}   "
         f"test/reconstruction_loss {report['metrics']['test'].get('reconstruction_loss', float('nan')):.4f}",
     ]
+    names = class_names(report)
+    per_class = report.get("per_class_accuracy") or []
+    if per_class:
+        main = report["main_probe"]
+        accuracies = "  ".join(f"{names[k]} {_fmt(a)}" for k, a in enumerate(per_class))
+        text.append(f"test accuracy per class ({main['probe']}@{main['budget']})  {accuracies}")
     if "area_share" in latent:
-        shares = " ".join(f"{k}:{s:.2f}" for k, s in enumerate(latent["area_share"]["share"]))
+        shares = "  ".join(f"{names[k]} {s:.2f}" for k, s in enumerate(latent["area_share"]["share"]))
         text.append(f"latent area share per class  {shares}")
     return "\n".join(text) + "\n"
+
+
+def class_names(report: dict[str, Any]) -> list[str]:
+    """The report's class names; ``"0".."K-1"`` for an eval.json written before it held them."""
+    names = report.get("class_names")
+    if names:
+        return [str(n) for n in names]
+    count = len(report.get("confusion_matrix") or report.get("per_class_accuracy") or [])
+    return [str(k) for k in range(count)]
 
 
 def _fmt(value: float | None) -> str:
