@@ -119,11 +119,20 @@ def test_eval_json_labels_its_per_class_figures(named_run):
     assert report["class_names"] == list(DIGIT_NAMES)
     assert len(report["per_class_accuracy"]) == len(report["confusion_matrix"]) == 10
     text = evaluation.render_report(report)
-    per_class = next(line for line in text.splitlines() if line.startswith("test accuracy per class"))
+    per_class = report_part(text, "test accuracy per class")
     assert per_class.startswith("test accuracy per class (linear@all)  zero ")
     assert "  nine " in per_class
-    area = next(line for line in text.splitlines() if line.startswith("latent area share per class"))
-    assert "zero " in area and "nine " in area  # a 2-d latent
+    area = report_part(text, "latent area share per class")
+    assert "  zero " in area and "  nine " in area  # a 2-d latent
+    assert max(len(line) for line in text.splitlines()[-4:]) <= 100  # wrapped, names kept whole
+
+
+def report_part(text: str, title: str) -> str:
+    """The terminal report's part that starts with ``title``, its wrapped lines joined."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
+    return "  ".join(line.strip() if i else line for i, line in enumerate(lines[start:end]))
 
 
 def test_projector_metadata_names_each_test_point(named_run):
@@ -151,8 +160,8 @@ def test_a_run_without_class_names_in_its_summary_still_evals_and_compares(named
 def test_an_eval_json_without_class_names_renders_with_numbers(named_run):
     report = json.loads((named_run["run_dir"] / "eval.json").read_text())
     del report["class_names"]
-    text = evaluation.render_report(report)
-    assert "test accuracy per class (linear@all)  0 " in text and "  9 " in text
+    per_class = report_part(evaluation.render_report(report), "test accuracy per class")
+    assert per_class.startswith("test accuracy per class (linear@all)  0 ") and "  9 " in per_class
 
 
 def test_names_with_tabs_stay_one_cell_of_the_projector_metadata(tmp_path):
