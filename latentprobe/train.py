@@ -436,6 +436,7 @@ def describe_data(splits: data_mod.Splits) -> dict[str, Any]:
         "sha256": splits.sha256,
         "input_shape": list(splits.input_shape),
         "num_classes": splits.num_classes,
+        "class_names": list(splits.class_names),
         "sizes": {"train": len(splits.train.y), "val": len(splits.val.y), "test": len(splits.test.y)},
         "labeled": len(splits.labeled_idx),
         "labeled_subset_file": rundir.LABELED_SUBSET,
