@@ -27,7 +27,7 @@ from typing import Any
 
 from latentprobe import config as config_mod
 from latentprobe.config import RunConfig
-from latentprobe.errors import ConfigError
+from latentprobe.errors import ConfigError, ConfigErrors
 from latentprobe.settings import VARIANT_SETTINGS
 
 GRID = "grid"
@@ -143,6 +143,9 @@ def expand_grid(
             run_raw["model"][kind] = _merge_block(blocks[kind], run_raw["model"].get(kind))
         try:
             configs.append(config_mod.from_dict(run_raw))
+        except ConfigErrors as exc:  # every mistake, each where it came from, in file order
+            located = [_locate(e, axes, combo, index, error) for e in exc.errors]
+            raise ConfigErrors(sorted(located, key=config_mod.file_order)) from None
         except ConfigError as exc:
             raise _locate(exc, axes, combo, index, error) from None
 

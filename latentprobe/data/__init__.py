@@ -20,11 +20,30 @@ from typing import Any
 import numpy as np
 
 from latentprobe.data import folder, readers
-from latentprobe.data.readers import DATA_DIR_ENV, KEYS
+from latentprobe.data.readers import (
+    CLASS_NAMES_KEY,
+    DATA_DIR_ENV,
+    FASHION_MNIST_CLASSES,
+    KEYS,
+    check_class_names,
+    read_class_names,
+)
 from latentprobe.data.source import Source
 from latentprobe.errors import DataError, DataSettingError
 
-__all__ = ["DATA_DIR_ENV", "KEYS", "READERS", "Source", "Split", "Splits", "check_layout", "load"]
+__all__ = [
+    "CLASS_NAMES_KEY",
+    "DATA_DIR_ENV",
+    "FASHION_MNIST_CLASSES",
+    "KEYS",
+    "READERS",
+    "Source",
+    "Split",
+    "Splits",
+    "check_layout",
+    "load",
+    "read_class_names",
+]
 
 # Separate random streams, so that changing e.g. `limit` does not shift the validation draw's stream.
 _STREAM_LIMIT, _STREAM_VALIDATION, _STREAM_LABELED = 0, 1, 2
@@ -66,7 +85,8 @@ class Splits:
         is_image: whether the inputs are images (H, W, C) rather than flat feature vectors.
         train_index: int64 indices of ``train``'s rows in the dataset's own train split.
         val_index: int64 indices of ``val``'s rows in the dataset's own train split.
-        class_names: the name of each class 0..K-1 (the class numbers where the data names none).
+        class_names: the name of each class 0..K-1: an image folder's class folders, an npz's
+            ``class_names``, Fashion-MNIST's items, else ``"0".."K-1"``.
         unlabeled: examples without labels, scaled like ``train.x``, shape (m,) + input_shape (m may be
             0). The autoencoder trains on them as well as on ``train``; they are in no labeled subset, no
             validation hold-out and no test split.
@@ -83,7 +103,7 @@ class Splits:
     is_image: bool
     train_index: np.ndarray
     val_index: np.ndarray
-    class_names: tuple[str, ...] = ()
+    class_names: tuple[str, ...]
     unlabeled: np.ndarray | None = None
 
 
@@ -245,10 +265,9 @@ def _check_unlabeled(x: np.ndarray, x_train: np.ndarray, where: str, decoded: bo
 
 
 def _check_class_names(source: Source) -> None:
-    names = source.class_names
-    num_classes = int(np.max(source.y_train)) + 1
-    if names is not None and len(names) != num_classes:
-        raise DataError(f"{source.where}: {len(names)} class names for {num_classes} classes")
+    if source.class_names is not None:
+        num_classes = int(np.max(source.y_train)) + 1
+        check_class_names(source.class_names, f"{source.where}: {CLASS_NAMES_KEY}", num_classes)
 
 
 def _is_npz(path: str) -> bool:

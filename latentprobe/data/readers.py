@@ -6,6 +6,7 @@ Each takes the data config and returns a :class:`Source`; image folders have the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zipfile
 from pathlib import Path
@@ -18,6 +19,21 @@ from latentprobe.errors import DataError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 UNLABELED_KEY = "x_unlabeled"
+#: An npz's optional key: the name of each class 0..K-1 (strings, unique, non-empty).
+CLASS_NAMES_KEY = "class_names"
+#: Fashion-MNIST's item names, by label (keras.datasets.fashion_mnist's documentation).
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 DATA_DIR_ENV = "LATENTPROBE_DATA_DIR"
 
 
@@ -38,8 +54,14 @@ def read_keras_dataset(cfg: Any) -> Source:
     """MNIST or Fashion-MNIST: ``data.path``, else ``$LATENTPROBE_DATA_DIR/<name>.npz``, else a download."""
     file = find_file(cfg.name, cfg.path)
     if file is None:
-        return Source(*download_keras(cfg.name), f"keras.datasets.{cfg.name}")
-    return read_npz(file)
+        source = Source(*download_keras(cfg.name), f"keras.datasets.{cfg.name}")
+    else:
+        source = read_npz(file)
+    if source.class_names is None and cfg.name == "fashion_mnist":
+        num_classes = int(np.max(source.y_train)) + 1 if len(source.y_train) else 0
+        if num_classes == len(FASHION_MNIST_CLASSES):
+            source = dataclasses.replace(source, class_names=FASHION_MNIST_CLASSES)
+    return source
 
 
 def read_npz_source(cfg: Any) -> Source:
@@ -83,7 +105,63 @@ def read_npz(path: str) -> Source:
             raise DataError(f"{path}: missing key(s) {', '.join(missing)}; an .npz needs {', '.join(KEYS)}")
         arrays = _read_keys(npz, path, KEYS)
         unlabeled = _read_keys(npz, path, (UNLABELED_KEY,))[0] if UNLABELED_KEY in npz.files else None
-    return Source(*arrays, path, x_unlabeled=unlabeled)
+        names = _read_class_names(npz, path) if CLASS_NAMES_KEY in npz.files else None
+    return Source(*arrays, path, class_names=names, x_unlabeled=unlabeled)
+
+
+def read_class_names(name: str, path: str | None, num_classes: int) -> tuple[str, ...]:
+    """Return the name of each class 0..K-1.
+
+    An npz file's ``class_names`` array wins (it must hold K unique, non-empty strings); else
+    Fashion-MNIST's item names; else ``"0".."K-1"``.
+
+    Raises:
+        DataError: the file's ``class_names`` is not K unique, non-empty strings.
+    """
+    if name != "digits" and path and Path(path).is_file():
+        with _open_npz(path) as npz:
+            if CLASS_NAMES_KEY in npz.files:
+                names = _read_class_names(npz, path)
+                return check_class_names(names, f"{path}: {CLASS_NAMES_KEY}", num_classes)
+    if name == "fashion_mnist" and num_classes == len(FASHION_MNIST_CLASSES):
+        return FASHION_MNIST_CLASSES
+    return tuple(str(k) for k in range(num_classes))
+
+
+def check_class_names(names: tuple[str, ...], where: str, num_classes: int) -> tuple[str, ...]:
+    """``names`` unless they are not K unique, non-empty strings; ``where`` starts the error's message."""
+    if len(names) != num_classes:
+        raise DataError(
+            f"{where} has {len(names)} names but the labels have {num_classes} classes (0..{num_classes - 1})"
+        )
+    empty = [k for k, n in enumerate(names) if not n.strip()]
+    if empty:
+        raise DataError(f"{where}: the name of class {empty[0]} is empty")
+    seen: dict[str, int] = {}
+    for k, n in enumerate(names):
+        if n in seen:
+            raise DataError(f"{where}: classes {seen[n]} and {k} have the same name {n!r}")
+        seen[n] = k
+    return names
+
+
+def _read_class_names(npz: Any, path: str) -> tuple[str, ...]:
+    """An npz's ``class_names`` as strings (their count and values are checked with the labels)."""
+    where = f"{path}: {CLASS_NAMES_KEY}"
+    try:
+        names = npz[CLASS_NAMES_KEY]
+    except ValueError as error:  # an object array (pickled Python objects) that allow_pickle refuses
+        raise DataError(f"{where} must be an array of strings ({one_line(error)})") from None
+    if names.dtype.kind not in "US" or names.ndim != 1:
+        raise DataError(
+            f"{where} must be a 1-d array of strings; got dtype {names.dtype}, shape {names.shape}"
+        )
+    if names.dtype.kind == "S":
+        try:
+            names = np.char.decode(names, "utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(f"{where} holds bytes that are not UTF-8 ({error.reason})") from None
+    return tuple(str(n) for n in names)
 
 
 def read_unlabeled_npz(path: str) -> np.ndarray:

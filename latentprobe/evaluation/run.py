@@ -281,6 +281,9 @@ def _report(
         "probes": rows,
         "clustering": clustering,
         "main_probe": {"features": "encoder", "probe": main_probe(options), "budget": _main_budget(subsets)},
+        # The name of each class, in the order of per_class_accuracy, the confusion matrix's rows and
+        # columns and latent.area_share.
+        "class_names": list(splits.class_names),
         "per_class_accuracy": probing.per_class_accuracy(splits.test.y, main_prediction, k),
         "confusion_matrix": probing.confusion(splits.test.y, main_prediction, k).tolist(),
         "online_offline": gap,
@@ -315,7 +318,9 @@ def _plots(
 def _projector(run_dir: Path, splits: data_mod.Splits, z_test: np.ndarray) -> str:
     """The test latents for TensorBoard's projector, beside eval's images; returns the config's path."""
     x_sprite = splits.test.x if splits.is_image else None
-    path = projector.write_projector(run_dir / rundir.TB / rundir.TB_EVAL, z_test, splits.test.y, x_sprite)
+    path = projector.write_projector(
+        run_dir / rundir.TB / rundir.TB_EVAL, z_test, splits.test.y, x_sprite, splits.class_names
+    )
     return str(path.relative_to(run_dir))
 
 
