@@ -4,9 +4,10 @@ Every error is a :class:`~latentprobe.errors.ConfigError` naming the file, the d
 line where known) and what is wrong, so the CLI can print it on one line before anything trains.
 
 A model variant's own settings live in a block named after its kind (``model.vae: {beta: 4}``); the
-block is checked against the kind's settings dataclass in :data:`latentprobe.settings.VARIANT_SETTINGS`.
-Like every name list the checks read (kinds, networks, activations, optimizers), it is plain data: this
-module imports no Keras, no TensorFlow and nothing of ``latentprobe.models``.
+block is checked against the kind's settings dataclass, found by :func:`latentprobe.kinds.resolve`. For
+the built-in kinds it is plain data, like every name list the checks read (networks, activations,
+optimizers): checking such a config imports no Keras, no TensorFlow and nothing of ``latentprobe.models``
+(a plug-in kind imports its own class).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from typing import Any, Literal
 
 import yaml
 
+from latentprobe import kinds
 from latentprobe.errors import ConfigError
 from latentprobe.settings import (
     ACTIVATIONS,
     NETWORKS,
     NOT_A_KEY,
     OPTIMIZERS,
-    VARIANT_SETTINGS,
     build,
     choice_problem,
     join_key,
@@ -48,7 +49,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The autoencoder: its kind (a key of ``latentprobe.models.MODELS``) and its shape."""
+    """The autoencoder: its kind (built in, installed or an import path: ``latentprobe.kinds``), its shape."""
 
     kind: str = "ae"
     network: str = "dense"
@@ -56,7 +57,7 @@ class ModelConfig:
     hidden: tuple[int, ...] = field(default=(128, 64), metadata=positive())
     activation: str = "relu"
     reconstruction_loss: Literal["bce", "mse"] = "bce"
-    # The variant's settings (an instance of VARIANT_SETTINGS[kind]); YAML key: model.<kind>.
+    # The variant's settings (an instance of its Settings class); YAML key: model.<block> (kinds.py).
     settings: Any = field(default=None, metadata=NOT_A_KEY)
 
 
@@ -238,13 +239,13 @@ def from_dict(raw: dict[str, Any]) -> RunConfig:
     settings_raw, variant_block = _take_variant_block(model_raw)
     raw["model"] = model_raw
     config = build(RunConfig, raw, "")
-    settings_cls = _settings_class(config.model.kind)
-    if settings_cls is None:
+    kind = kinds.resolve(config.model.kind)
+    if kind.settings is None:
         if settings_raw:
             raise ConfigError(f"model.{variant_block}", f"kind '{config.model.kind}' takes no settings")
         settings = None
     else:
-        settings = build(settings_cls, settings_raw or {}, f"model.{config.model.kind}")
+        settings = build(kind.settings, settings_raw or {}, f"model.{kind.block}")
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, settings=settings))
     _check_consistency(config)
     return config
@@ -253,21 +254,16 @@ def from_dict(raw: dict[str, Any]) -> RunConfig:
 def _take_variant_block(model_raw: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """Pop the ``model.<kind>`` settings block; a block for another kind is an error."""
     kind = model_raw.get("kind", ModelConfig.kind)
+    own = kinds.block_of(kind) if isinstance(kind, str) else None
     found = None
     for name in list(model_raw):
-        if name in VARIANT_SETTINGS:
-            if name != kind:
+        if name in kinds.blocks([kind]):
+            if name != own:
                 raise ConfigError(f"model.{name}", f"settings for kind '{name}', but model.kind is '{kind}'")
             found = model_raw.pop(name)
             if found is not None and not isinstance(found, dict):
                 raise ConfigError(f"model.{name}", f"expected a mapping of settings, got {kind_of(found)}")
-    return found, (kind if found is not None else None)
-
-
-def _settings_class(kind: str) -> type | None:
-    if kind not in VARIANT_SETTINGS:
-        raise ConfigError("model.kind", choice_problem(kind, sorted(VARIANT_SETTINGS)))
-    return VARIANT_SETTINGS[kind]
+    return found, (own if found is not None else None)
 
 
 def _check_consistency(config: RunConfig) -> None:
@@ -456,7 +452,7 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
     out = _plain(config)
     settings = out["model"].pop("settings")
     if settings is not None:
-        out["model"][config.model.kind] = settings
+        out["model"][kinds.block_of(config.model.kind)] = settings
     return out
 
 
