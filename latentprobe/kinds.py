@@ -19,12 +19,14 @@ and ``train --resume`` find a plug-in variant the same way the command that star
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib
 import importlib.metadata
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +127,7 @@ def resolve(kind: str) -> Kind:
         cls = _check_class(_load_entry_point(ep, dist), f"entry point {kind!r} of {dist} ({ep.value})")
         return Kind(kind, kind, _settings_of(cls, kind), f"entry point of {dist}", cls)
     if is_import_path(kind):
-        cls = _check_class(_import(kind), repr(kind))
+        cls = _check_class(_REGISTERED[kind] if kind in _REGISTERED else _import(kind), repr(kind))
         block = cls.__dict__.get("kind") or cls.__name__
         other = entry_points().get(block)
         if block in VARIANT_SETTINGS or (other is not None and other.value.replace(" ", "") != kind):
@@ -133,6 +135,31 @@ def resolve(kind: str) -> Kind:
         return Kind(kind, block, _settings_of(cls, kind), "import path", cls)
     problem = choice_problem(kind, names())  # ends "(expected one of: ...)"
     raise ConfigError(KEY, problem[:-1] + ", or an import path package.module:ClassName)")
+
+
+#: Classes :func:`registered` makes resolvable in this process, by import path.
+_REGISTERED: dict[str, type] = {}
+
+
+@contextlib.contextmanager
+def registered(cls: type) -> Iterator[str]:
+    """Make ``cls`` resolvable in this process under its import path (``module:QualName``), for the block.
+
+    For tests (``latentprobe.testing.check_variant``): a class defined in a function has no import path
+    that finds it. Runs started here work; another process (a worker, a later ``eval``) will not find it.
+    """
+    kind = f"{cls.__module__}:{cls.__qualname__}"
+    previous = _REGISTERED.get(kind)
+    _REGISTERED[kind] = cls
+    resolve.cache_clear()
+    try:
+        yield kind
+    finally:
+        if previous is None:
+            del _REGISTERED[kind]
+        else:
+            _REGISTERED[kind] = previous
+        resolve.cache_clear()
 
 
 def cache_clear() -> None:
