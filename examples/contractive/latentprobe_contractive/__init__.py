@@ -64,7 +64,34 @@ class ContractiveAutoencoder(Autoencoder):
         return {"contractive_loss": Regularizer(self.settings.weight, self.jacobian_norm(x, training))}
 
     def jacobian_norm(self, x, training: bool = False):
-        """The batch mean of ``||dz/dx||_F^2``, exact (a batch Jacobian of the code with respect to x)."""
+        """The batch mean of ``||dz/dx||_F^2``, exact.
+
+        For latentprobe's dense encoder (flatten, dense layers with elementwise activations, the ``z``
+        head) the Jacobian is the chain ``D_z W_z^T ... D_1 W_1^T``, carried backwards as one
+        (batch, latent, width) array: about ``latent`` times a forward pass. Any other encoder (the
+        conv network) takes a batch Jacobian of the code with respect to ``x``.
+        """
+        x = tf.convert_to_tensor(x)
+        dense = _dense_chain(self.encoder)
+        if dense is None:
+            return self.batch_jacobian_norm(x, training)
+        h = ops.reshape(x, (ops.shape(x)[0], -1))  # (batch, inputs)
+        slopes = []  # d activation / d pre-activation of each layer, (batch, width)
+        for layer in dense:
+            pre = ops.matmul(ops.cast(h, layer.kernel.dtype), layer.kernel) + layer.bias
+            h, slope = _with_slope(layer.activation, pre)
+            slopes.append(slope)
+        if self.settings.code == "sigmoid":
+            z = ops.sigmoid(h)
+            slopes[-1] = slopes[-1] * z * (1.0 - z)
+        # Rows of the Jacobian, backwards: (batch, latent, width of the layer's input).
+        rows = slopes[-1][:, :, None] * ops.transpose(dense[-1].kernel)[None, :, :]
+        for layer, slope in zip(reversed(dense[:-1]), reversed(slopes[:-1]), strict=True):
+            rows = ops.matmul(rows * slope[:, None, :], ops.transpose(layer.kernel))
+        return ops.mean(ops.sum(ops.square(rows), axis=(1, 2)))
+
+    def batch_jacobian_norm(self, x, training: bool = False):
+        """``jacobian_norm`` for any encoder: a batch Jacobian of the code with respect to ``x``."""
         x = tf.convert_to_tensor(x)
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -79,3 +106,28 @@ class ContractiveAutoencoder(Autoencoder):
             float(self.jacobian_norm(x[i : i + 256])) * len(x[i : i + 256]) for i in range(0, len(x), 256)
         ]
         return {"jacobian_frobenius_sq": sum(norms) / max(len(x), 1)}
+
+
+def _dense_chain(encoder) -> list | None:
+    """The dense layers from the input to the ``z`` head, when the encoder is only those (and a
+    flatten) with elementwise activations and a single output; None otherwise."""
+    layers = [layer for layer in encoder.layers if type(layer).__name__ not in ("InputLayer", "Flatten")]
+    if len(encoder.outputs) != 1 or not layers or layers[-1].name != "z":
+        return None
+    if not all(type(layer).__name__ == "Dense" and layer.use_bias for layer in layers):
+        return None
+    if any(getattr(layer.activation, "__name__", "") not in _ELEMENTWISE for layer in layers):
+        return None
+    return layers
+
+
+#: Activations that act on each unit alone, so their Jacobian is diagonal.
+_ELEMENTWISE = {"linear", "relu", "sigmoid", "tanh", "elu", "selu", "softplus", "gelu", "silu", "swish"}
+
+
+def _with_slope(activation, pre):
+    """``activation(pre)`` and its elementwise derivative (the diagonal of its Jacobian)."""
+    with tf.GradientTape() as tape:
+        tape.watch(pre)
+        out = activation(pre)
+    return out, tape.gradient(out, pre)

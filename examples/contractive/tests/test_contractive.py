@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from latentprobe import config, kinds, models
 from latentprobe.testing import check_variant
 
@@ -23,10 +24,11 @@ def test_the_linear_code_keeps_the_loss_convention():
     )
 
 
-def build(code: str = "sigmoid", hidden=()):
+def build(code: str = "sigmoid", hidden=(), **model):
     raw = {
         "model": {"kind": "contractive", "latent": 3, "hidden": list(hidden), "contractive": {"code": code}}
     }
+    raw["model"].update(model)
     cfg = config.from_dict(raw)
     return models.build(cfg.model, 3, (8, 8, 1), 10, seed=0)
 
@@ -46,6 +48,31 @@ def test_a_linear_encoder_s_penalty_is_its_kernel_s_squared_norm_everywhere():
     kernel = model.encoder.get_layer("z").weights[0].numpy()
     x = np.random.default_rng(1).random((4, 8, 8, 1)).astype("float32")
     assert float(model.jacobian_norm(x)) == pytest.approx(float((kernel**2).sum()), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("code", "hidden", "activation", "network"),
+    [
+        ("sigmoid", [16, 8], "relu", "dense"),
+        ("linear", [16], "tanh", "dense"),
+        ("sigmoid", [4], "relu", "conv"),
+    ],
+)
+def test_the_dense_chain_equals_the_batch_jacobian_and_so_do_their_gradients(
+    code, hidden, activation, network
+):
+    model = build(code, hidden, activation=activation, network=network)
+    x = tf.constant(np.random.default_rng(2).random((6, 8, 8, 1)).astype("float32"))
+    variables = model.encoder.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        fast, exact = model.jacobian_norm(x), model.batch_jacobian_norm(x)
+    assert float(fast) == pytest.approx(float(exact), rel=1e-4)
+    for a, b in zip(tape.gradient(fast, variables), tape.gradient(exact, variables), strict=True):
+        if a is None or b is None:  # a weight the penalty does not depend on (a linear head's bias)
+            assert a is None or not np.any(np.asarray(a))
+            assert b is None or not np.any(np.asarray(b))
+            continue
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=1e-6)
 
 
 def test_the_entry_point_and_the_import_path_name_the_same_variant_and_block():
