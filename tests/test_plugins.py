@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from typer.testing import CliRunner
 from latentprobe import config, kinds, rundir, train
 from latentprobe.cli import app
 from latentprobe.errors import ConfigError
+from latentprobe.testing import check_variant
 
 from .conftest import REPO, tiny_config, write_config
 
@@ -198,3 +201,15 @@ def test_checking_a_built_in_config_reads_no_plugin_and_no_tensorflow(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=REPO)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_readme_variant_keeps_the_loss_convention(monkeypatch):
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"<!-- readme-test: your-own-variant -->\n```python\n(.*?)```", text, re.S)
+    module = types.ModuleType("readme_variant")  # a module of its own, as the user's file would be
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(block, "README.md", "exec"), module.__dict__)  # noqa: S102 - the README's own code
+    variant = module.CodeL2Autoencoder
+    check_variant(variant, {"weight": 0.5}, weights={"code_loss": 0.5}, rules=("loss convention",))
+    with pytest.raises(AssertionError, match="declares weight 0.5 for 'code_loss', expected 0.1"):
+        check_variant(variant, {"weight": 0.5}, weights={"code_loss": 0.1}, rules=("loss convention",))
