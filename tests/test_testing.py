@@ -91,3 +91,28 @@ def test_unknown_rules_are_refused():
     with pytest.raises(ValueError, match="unknown rules"):
         check_variant("ae", rules=("speed",))
     assert "probe freeze" in RULES
+
+
+class WeightOutsideTheNetworks(Autoencoder):
+    """Wrong: a running mean of the codes (centring them, like batch norm) lives on the model, not in the
+    encoder network the run saves, so the saved run loses it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        width = self.encoder.output["z"].shape[-1]
+        self.code_mean = self.add_weight(shape=(width,), initializer="zeros", trainable=False, name="mean")
+
+    def encode(self, x, training=False):
+        codes = dict(self.encoder(x, training=training))
+        if training:
+            self.code_mean.assign(0.5 * self.code_mean + 0.5 * ops.mean(codes["z"], axis=0))
+        codes["z"] = codes["z"] - self.code_mean
+        return codes
+
+
+@pytest.mark.slow
+def test_a_weight_the_saved_networks_do_not_hold_fails_save_and_load(tmp_path):
+    with pytest.raises(
+        AssertionError, match=r"^save and load: the run rebuilt from its saved files measures"
+    ):
+        check_variant(WeightOutsideTheNetworks, rules=("save and load",), tmp_path=tmp_path)
