@@ -10,7 +10,7 @@ Call it from your plug-in's pytest::
         check_variant(ContractiveAutoencoder, {"weight": 0.1}, tmp_path=tmp_path)
 
 It trains tiny real runs on the bundled 8x8 digits (latent 2, 2 epochs, XLA as ``train.jit_compile``'s
-default: about 10 s in all on 2 cores) and raises an ``AssertionError`` that names the rule the variant
+default: 10-15 s in all on 2 cores) and raises an ``AssertionError`` that names the rule the variant
 broke and how:
 
 - ``loss convention``: one plain SGD step (learning rate 1) moves the weights by minus the gradient of
