@@ -4,9 +4,10 @@ Every error is a :class:`~latentprobe.errors.ConfigError` naming the file, the d
 line where known) and what is wrong, so the CLI can print it on one line before anything trains.
 
 A model variant's own settings live in a block named after its kind (``model.vae: {beta: 4}``); the
-block is checked against the kind's settings dataclass in :data:`latentprobe.settings.VARIANT_SETTINGS`.
-Like every name list the checks read (kinds, networks, activations, optimizers), it is plain data: this
-module imports no Keras, no TensorFlow and nothing of ``latentprobe.models``.
+block is checked against the kind's settings dataclass, found by :func:`latentprobe.kinds.resolve`. For
+the built-in kinds it is plain data, like every name list the checks read (networks, activations,
+optimizers): checking such a config imports no Keras, no TensorFlow and nothing of ``latentprobe.models``
+(a plug-in kind imports its own class).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from typing import Any, Literal
 
 import yaml
 
+from latentprobe import kinds
 from latentprobe.errors import ConfigError, ConfigErrors, collect
 from latentprobe.settings import (
     ACTIVATIONS,
     NETWORKS,
     NOT_A_KEY,
     OPTIMIZERS,
-    VARIANT_SETTINGS,
     build,
     choice_problem,
     join_key,
@@ -55,7 +56,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The autoencoder: its kind (a key of ``latentprobe.models.MODELS``) and its shape."""
+    """The autoencoder: its kind (built in, installed or an import path: ``latentprobe.kinds``), its shape."""
 
     kind: str = "ae"
     network: str = "dense"
@@ -63,7 +64,7 @@ class ModelConfig:
     hidden: tuple[int, ...] = field(default=(128, 64), metadata=positive())
     activation: str = "relu"
     reconstruction_loss: Literal["bce", "mse"] = "bce"
-    # The variant's settings (an instance of VARIANT_SETTINGS[kind]); YAML key: model.<kind>.
+    # The variant's settings (an instance of its Settings class); YAML key: model.<block> (kinds.py).
     settings: Any = field(default=None, metadata=NOT_A_KEY)
 
 
@@ -251,18 +252,18 @@ def from_dict(raw: dict[str, Any]) -> RunConfig:
         config = build(RunConfig, raw, "")
     except ConfigError as error:
         errors.append(error)
-    kind = config.model.kind if config is not None else model_raw.get("kind", ModelConfig.kind)
+    name = config.model.kind if config is not None else model_raw.get("kind", ModelConfig.kind)
     settings = None
-    try:
-        if isinstance(kind, str) or config is not None:
-            settings_cls = _settings_class(kind)
-            if settings_cls is None:
+    if isinstance(name, str):  # a kind that is no string is a type error reported above
+        try:
+            kind = kinds.resolve(name)
+            if kind.settings is None:
                 if settings_raw:
-                    raise ConfigError(f"model.{variant_block}", f"kind '{kind}' takes no settings")
+                    raise ConfigError(f"model.{variant_block}", f"kind '{name}' takes no settings")
             else:
-                settings = build(settings_cls, settings_raw or {}, f"model.{kind}")
-    except ConfigError as error:
-        errors.append(error)
+                settings = build(kind.settings, settings_raw or {}, f"model.{kind.block}")
+        except ConfigError as error:
+            errors.append(error)
     found = collect(errors)
     if found is not None:
         raise found
@@ -274,21 +275,16 @@ def from_dict(raw: dict[str, Any]) -> RunConfig:
 def _take_variant_block(model_raw: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """Pop the ``model.<kind>`` settings block; a block for another kind is an error."""
     kind = model_raw.get("kind", ModelConfig.kind)
+    own = kinds.block_of(kind) if isinstance(kind, str) else None
     found = None
     for name in list(model_raw):
-        if name in VARIANT_SETTINGS:
-            if name != kind:
+        if name in kinds.blocks([kind]):
+            if name != own:
                 raise ConfigError(f"model.{name}", f"settings for kind '{name}', but model.kind is '{kind}'")
             found = model_raw.pop(name)
             if found is not None and not isinstance(found, dict):
                 raise ConfigError(f"model.{name}", f"expected a mapping of settings, got {kind_of(found)}")
-    return found, (kind if found is not None else None)
-
-
-def _settings_class(kind: str) -> type | None:
-    if kind not in VARIANT_SETTINGS:
-        raise ConfigError("model.kind", choice_problem(kind, sorted(VARIANT_SETTINGS)))
-    return VARIANT_SETTINGS[kind]
+    return found, (own if found is not None else None)
 
 
 def _check_consistency(config: RunConfig) -> None:
@@ -510,7 +506,7 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
     out = _plain(config)
     settings = out["model"].pop("settings")
     if settings is not None:
-        out["model"][config.model.kind] = settings
+        out["model"][kinds.block_of(config.model.kind)] = settings
     return out
 
 

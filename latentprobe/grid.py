@@ -26,13 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from latentprobe import config as config_mod
+from latentprobe import kinds as kinds_mod
 from latentprobe.config import RunConfig
 from latentprobe.errors import ConfigError, ConfigErrors
-from latentprobe.settings import VARIANT_SETTINGS
 
 GRID = "grid"
-#: Every model kind (the TF-free table the config checks model.kind against).
-VARIANT_KINDS = tuple(VARIANT_SETTINGS)
 #: The list shorthands of today's configs: a list under these keys is a grid axis over them.
 SHORTHANDS = ("model.latent", "seed")
 #: Keys a study cannot vary: they decide where the study itself lives.
@@ -81,7 +79,7 @@ def expand_grid(
     raw: dict[str, Any],
     lines: dict[str, int] | None = None,
     source: str = "<config>",
-    variant_kinds: Collection[str] = VARIANT_KINDS,
+    variant_kinds: Collection[str] = (),
     overrides: Sequence[str] = (),
 ) -> Grid:
     """Expand a raw config mapping (as YAML gives it) with an optional ``grid:`` into validated runs.
@@ -90,7 +88,8 @@ def expand_grid(
         raw: the config mapping; it is not modified.
         lines: dotted key (``grid.model.kind[2]``, ``model.vae``) -> 1-based YAML line, for errors.
         source: the config file's name, for errors.
-        variant_kinds: the model kinds (a settings block is named ``model.<kind>``).
+        variant_kinds: settings block names to know beyond those of ``latentprobe.kinds`` (every
+            built-in and installed kind, and the kinds the config names).
         overrides: the ``--set`` items applied to ``raw``: an error in a key one of them set names it.
 
     Raises:
@@ -107,6 +106,8 @@ def expand_grid(
         raise error("", f"expected a mapping of keys at the top level, got {_kind(raw)}")
     base = copy.deepcopy(raw)
     axes = _read_axes(base, error, set(variant_kinds))
+    mentioned = [_get_path(base, "model.kind")] + [v for a in axes if a.key == "model.kind" for v in a.values]
+    variant_kinds = set(variant_kinds) | kinds_mod.blocks(mentioned)
     blocks = _take_variant_blocks(base, variant_kinds, error)
     defaults = config_mod.to_dict(config_mod.from_dict({}))
     for axis in axes:
@@ -120,17 +121,19 @@ def expand_grid(
         for kind in (_value_at(_with_values(base, axes, combo), "model.kind", defaults) for combo in combos)
         if isinstance(kind, str)
     }
+    # The settings block each run's kind reads (its own name, or an import path's class's kind).
+    run_blocks = {kinds_mod.block_of(kind) for kind in kinds}
     # An unknown kind (a typo) is named by validation below, before a block without runs is.
-    for kind in blocks if kinds <= set(variant_kinds) else ():
-        if kind not in kinds:
+    for kind in blocks if run_blocks <= variant_kinds else ():
+        if kind not in run_blocks:
             present = ", ".join(sorted(map(str, kinds)))
             raise error(
                 f"model.{kind}", f"settings for kind '{kind}', but no run has model.kind '{kind}' ({present})"
             )
     for axis in axes:
         parts = axis.key.split(".")
-        if len(parts) >= 2 and parts[0] == "model" and parts[1] in variant_kinds and kinds != {parts[1]}:
-            other = ", ".join(sorted(k for k in map(str, kinds) if k != parts[1]))
+        if len(parts) >= 2 and parts[0] == "model" and parts[1] in variant_kinds and run_blocks != {parts[1]}:
+            other = ", ".join(sorted(k for k in map(str, kinds) if kinds_mod.block_of(k) != parts[1]))
             raise error(
                 axis.label, f"varies a setting of kind '{parts[1]}', but runs of kind {other} have none"
             )
@@ -139,8 +142,9 @@ def expand_grid(
     for index, combo in enumerate(combos):
         run_raw = _with_values(base, axes, combo)
         kind = _value_at(run_raw, "model.kind", defaults)
-        if isinstance(kind, str) and kind in blocks and isinstance(run_raw.get("model"), dict):
-            run_raw["model"][kind] = _merge_block(blocks[kind], run_raw["model"].get(kind))
+        block = kinds_mod.block_of(kind) if isinstance(kind, str) else None
+        if block in blocks and isinstance(run_raw.get("model"), dict):
+            run_raw["model"][block] = _merge_block(blocks[block], run_raw["model"].get(block))
         try:
             configs.append(config_mod.from_dict(run_raw))
         except ConfigErrors as exc:  # every mistake, each where it came from, in file order
@@ -168,7 +172,7 @@ def load(path: str | Path, overrides: Sequence[str] = (), seeds: int | None = No
     raw, lines = config_mod.read_raw(config_mod.read_file(Path(path), source), overrides, source)
     if seeds is not None:
         raw = with_seed_count(raw, seeds)
-    return expand_grid(raw, lines, source, VARIANT_KINDS, overrides)
+    return expand_grid(raw, lines, source, (), overrides)
 
 
 def with_seed_count(raw: dict[str, Any], count: int, source: str = "--seeds") -> dict[str, Any]:
@@ -327,9 +331,13 @@ def _run_names(
     tagged = [a for a in varying if a.key not in ("model.kind", "model.latent", "seed")]
     titles = _titles([a.key for a in tagged])
     tags_by_axis = {a.key: _axis_tags(a, titles[a.key]) for a in tagged}
+    # A kind by its settings block's name (an import path's class's kind), unless two kinds share one.
+    shown = {cfg.model.kind: kinds_mod.block_of(cfg.model.kind) for cfg in configs}
+    if len(set(shown.values())) < len(shown):
+        shown = {kind: kind for kind in shown}
     names = []
     for cfg, combo in zip(configs, combos, strict=True):
-        parts = [_sanitize(str(cfg.model.kind)), f"z{cfg.model.latent}", f"s{cfg.seed}"]
+        parts = [_sanitize(shown[cfg.model.kind]), f"z{cfg.model.latent}", f"s{cfg.seed}"]
         for axis in tagged:
             value = combo[positions[varying.index(axis)]]
             parts.append(tags_by_axis[axis.key][axis.values.index(value)])

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from latentprobe import checkpoint, rundir
+from latentprobe import checkpoint, kinds, rundir
 from latentprobe import config as config_mod
 from latentprobe import data as data_mod
 from latentprobe.components import Components, build_components, dtype_policy
@@ -52,7 +52,7 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> list[dict[str, Any]
     parent = Path(cfg.output.dir) / cfg.name
     summaries = []
     for run_cfg in runs:
-        base = f"{run_cfg.model.kind}-z{run_cfg.model.latent}-s{run_cfg.seed}"
+        base = f"{kinds.block_of(run_cfg.model.kind)}-z{run_cfg.model.latent}-s{run_cfg.seed}"
         run_dir = rundir.create_run_dir(parent, base)
         summaries.append(run_one(run_cfg, run_dir, splits_by_seed[run_cfg.seed], progress))
     if not cfg.is_single:
