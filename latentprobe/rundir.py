@@ -255,13 +255,35 @@ def check_complete(run_dir: str | os.PathLike[str]) -> None:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such directory")
-    for name in REQUIRED_FILES:
+    for name in REQUIRED_FILES[:2]:
         if not (run_dir / name).exists():
             raise RunDirError(f"{run_dir}: incomplete run: missing {name}")
     summary = read_summary(run_dir)
+    # A pretrained encoder measured without a decoder has no decoder.keras.
+    pretrained = summary.get("pretrained")
+    no_decoder = isinstance(pretrained, dict) and pretrained.get("decoder") is None
+    for name in REQUIRED_FILES[2:]:
+        if not (run_dir / name).exists() and not (name == DECODER and no_decoder):
+            raise RunDirError(f"{run_dir}: incomplete run: missing {name}")
     status = summary.get("status")
     if status != STATUS_COMPLETED:
         raise RunDirError(f"{run_dir}: {describe_incomplete(summary)}")
+    check_summary_fields(run_dir / SUMMARY, summary)
+
+
+def check_summary_fields(path: Path, summary: dict[str, Any]) -> None:
+    """A completed summary holds what eval and compare read: ``config`` and ``metrics.test`` as objects.
+
+    Raises:
+        RunDirError: naming the file and the first missing or malformed field.
+    """
+    metrics = summary.get("metrics")
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("test"), dict):
+        raise RunDirError(f"{path}: malformed: no 'metrics.test' object (not a completed run's summary)")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics["test"].values()):
+        raise RunDirError(f"{path}: malformed: 'metrics.test' holds a value that is not a number")
+    if not isinstance(summary.get("config"), dict):
+        raise RunDirError(f"{path}: malformed: no 'config' object")
 
 
 def describe_incomplete(summary: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from latentprobe.models.adversarial import AdversarialAutoencoder
 from latentprobe.models.autoencoder import Autoencoder
 from latentprobe.models.denoising import DenoisingAutoencoder
+from latentprobe.models.pretrained import PretrainedEncoder
 from latentprobe.models.sparse import SparseAutoencoder
 from latentprobe.models.supervised import SupervisedClassifier
 from latentprobe.models.vae import VariationalAutoencoder
@@ -19,6 +20,7 @@ MODELS: dict[str, type[Autoencoder]] = {
     "sparse": SparseAutoencoder,
     "aae": AdversarialAutoencoder,
     "supervised": SupervisedClassifier,
+    "pretrained": PretrainedEncoder,
 }
 
 
