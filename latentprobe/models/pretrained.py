@@ -101,15 +101,17 @@ class PretrainedEncoder(Autoencoder):
         reconstruction_loss: str = "bce",
         output: str | int | None = None,
         mapping: InputMapping | None = None,
+        freeze: bool = True,
         **kwargs: Any,
     ):
+        """Wrap ``encoder`` (and ``decoder``); ``freeze`` sets them untrainable (a loaded file's; the
+        Python API leaves a caller's own model as it was)."""
         kwargs.pop("settings", None)
         kwargs.pop("seed", None)
         keras.Model.__init__(self, **kwargs)
-        if isinstance(encoder, keras.Model):
-            encoder.trainable = False  # frozen before anything is compiled
-        if decoder is not None:
-            decoder.trainable = False
+        for network in (encoder, decoder):
+            if freeze and isinstance(network, keras.Model):
+                network.trainable = False  # frozen before anything is compiled
         self.encoder = encoder
         self.decoder = decoder
         self.reconstruction_kind = reconstruction_loss
