@@ -359,7 +359,7 @@ def read_study_runs(study_dir: str | os.PathLike[str]) -> list[tuple[Path, dict[
     return [(study_dir / r["dir"], dict(r["values"])) for r in read_study(study_dir)["runs"]]
 
 
-def discover_runs(path: str | os.PathLike[str]) -> list[Path]:
+def discover_runs(path: str | os.PathLike[str], on_skip: Callable[[str], None] | None = None) -> list[Path]:
     """Every run directory at or under ``path``, in a deterministic order.
 
     ``path`` itself if it is a run (:func:`is_run_dir`; complete or not); a study's runs in study.json's
@@ -368,22 +368,29 @@ def discover_runs(path: str | os.PathLike[str]) -> list[Path]:
     subdirectories, in sorted order, searched the same way. A run's own subfolders (tb/, checkpoints/
     ...) and hidden folders are not searched.
 
+    Args:
+        on_skip: when given, a study.json or sweep.json that is not latentprobe's (malformed, another
+            schema) or a folder that cannot be listed is skipped and described to it, and the search
+            goes on (``eval /tmp``); when None, either is an error.
+
     Raises:
-        RunDirError: ``path`` does not exist, is no directory, has no run under it, or holds a bad
-            study.json or sweep.json.
+        RunDirError: ``path`` does not exist, is no directory, has no run under it, or (without
+            ``on_skip``) holds a bad study.json or sweep.json.
     """
     path = Path(path)
     if not path.exists():
         raise RunDirError(f"{path}: no such directory")
     if not path.is_dir():
         raise RunDirError(f"{path}: not a directory")
-    runs = _runs_under(path, set())
+    runs = _runs_under(path, set(), on_skip)
     if not runs:
         raise RunDirError(f"{path}: not a latentprobe run and no run under it")
     return runs
 
 
-def _runs_under(directory: Path, visited: set[Path]) -> list[Path]:
+def _runs_under(
+    directory: Path, visited: set[Path], on_skip: Callable[[str], None] | None = None
+) -> list[Path]:
     real = directory.resolve()
     if real in visited:  # a symlink loop, or a folder reached twice
         return []
@@ -391,14 +398,22 @@ def _runs_under(directory: Path, visited: set[Path]) -> list[Path]:
     if is_run_dir(directory):
         return [directory]
     listed: list[Path] = []
-    if (directory / STUDY).is_file():
-        listed = [run for run, _ in read_study_runs(directory)]
-    elif (directory / SWEEP).is_file():
-        listed = read_sweep(directory)
+    try:
+        if (directory / STUDY).is_file():
+            listed = [run for run, _ in read_study_runs(directory)]
+        elif (directory / SWEEP).is_file():
+            listed = read_sweep(directory)
+    except RunDirError as e:
+        if on_skip is None:
+            raise
+        on_skip(f"skipped: {e}")  # the message names the file; its folder is still searched
     try:
         children = sorted(directory.iterdir(), key=lambda p: p.name)
     except OSError as e:
-        raise RunDirError(f"{directory}: cannot list: {e}") from None
+        if on_skip is None:
+            raise RunDirError(f"{directory}: cannot list: {e}") from None
+        on_skip(f"skipped: {directory}: cannot list: {e.strerror or e}")
+        return listed
     # A study's (or sweep's) own runs first, in its order; then runs beside them that it does not list
     # (an earlier study of another grid under the same name).
     found: list[Path] = list(listed)
@@ -406,20 +421,30 @@ def _runs_under(directory: Path, visited: set[Path]) -> list[Path]:
     for child in children:
         if child.resolve() in known:
             continue
-        if not child.name.startswith(".") and child.is_dir():
-            found.extend(_runs_under(child, visited))
+        if not child.name.startswith(".") and _is_dir(child):
+            found.extend(_runs_under(child, visited, on_skip))
     return found
 
 
-def find_runs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a folder we may not look into
+        return False
+
+
+def find_runs(
+    paths: Iterable[str | os.PathLike[str]], on_skip: Callable[[str], None] | None = None
+) -> list[Path]:
     """Every run at or under each of ``paths`` (see :func:`discover_runs`), in order, each once.
 
     A run given twice, or found both on its own and inside a study, appears where it is first found.
+    ``on_skip``: as :func:`discover_runs` (what is not latentprobe's is skipped and described to it).
 
     Raises:
         RunDirError: for the first path that is no run and has none under it (or is unreadable).
     """
-    return unique_runs(run for path in paths for run in discover_runs(path))
+    return unique_runs(run for path in paths for run in discover_runs(path, on_skip))
 
 
 def unique_runs(runs: Iterable[Path]) -> list[Path]:

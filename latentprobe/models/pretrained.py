@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import shutil
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,6 +249,8 @@ def load_network(path: str, key: str) -> keras.Model:
     file = Path(path)
     if not file.exists():
         raise ConfigError(key, f"{path}: no such file")
+    if file.suffix == ".keras" and file.is_file() and not zipfile.is_zipfile(file):
+        raise ConfigError(key, f"{path}: not a Keras model (a .keras file is a zip archive; this is not one)")
     try:
         return keras.models.load_model(file, compile=False)
     except Exception as exc:  # noqa: BLE001 - Keras raises many kinds; the user needs one line
