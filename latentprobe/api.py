@@ -191,6 +191,7 @@ def _codes(model: Any, x: np.ndarray) -> np.ndarray:
     """The encoder's codes of ``x``, batch by batch, as float32 (n, latent)."""
     import keras
 
+    from latentprobe.errors import ConfigError
     from latentprobe.models import pretrained
 
     parts = []
@@ -204,7 +205,10 @@ def _codes(model: Any, x: np.ndarray) -> np.ndarray:
             outputs = model.encoder.predict_on_batch(padded)
         else:
             outputs = model.encoder(batch)
-        z = keras.ops.convert_to_numpy(pretrained.select_output(outputs, model.output_key, "output"))
+        try:
+            z = keras.ops.convert_to_numpy(pretrained.select_output(outputs, model.output_key, "output"))
+        except ConfigError as exc:
+            raise ValueError(f"output: {exc.problem}") from None
         z = np.asarray(z)[:n] if is_keras else np.asarray(z)
         if z.ndim < 2 or z.shape[0] != n:
             raise ValueError(
