@@ -381,7 +381,13 @@ def discover_runs(path: str | os.PathLike[str], on_skip: Callable[[str], None] |
     if not path.exists():
         raise RunDirError(f"{path}: no such directory")
     if not path.is_dir():
-        raise RunDirError(f"{path}: not a directory")
+        hint = ""
+        if path.suffix in (".keras", ".h5", ".hdf5"):
+            hint = (
+                " (a saved model: to probe an encoder, name it under model.kind: pretrained in a config, or"
+                " call latentprobe.probe from Python)"
+            )
+        raise RunDirError(f"{path}: not a directory{hint}")
     runs = _runs_under(path, set(), on_skip)
     if not runs:
         raise RunDirError(f"{path}: not a latentprobe run and no run under it")

@@ -61,3 +61,10 @@ def test_a_directory_search_skips_what_is_not_latentprobes(tmp_path):
         f"skipped: {tmp_path / 'b' / rundir.SWEEP}: invalid JSON (line 1, column 2: "
         "Expecting property name enclosed in double quotes)",
     ]
+
+
+def test_eval_of_a_model_file_says_how_to_probe_it(tmp_path):
+    path = tmp_path / "my_encoder.keras"
+    path.write_bytes(b"PK")
+    line = one_error_line(runner.invoke(app, ["eval", str(path)]))
+    assert "not a directory (a saved model: to probe an encoder, name it under model.kind: pretrained" in line
