@@ -273,8 +273,10 @@ def _take_variant_block(model_raw: dict[str, Any]) -> tuple[dict[str, Any] | Non
 
 
 def _settings_class(kind: str) -> type | None:
+    if kind == PRETRAINED:  # no variant: an encoder trained elsewhere, read from model.encoder
+        return None
     if kind not in VARIANT_SETTINGS:
-        raise ConfigError("model.kind", choice_problem(kind, sorted(VARIANT_SETTINGS)))
+        raise ConfigError("model.kind", choice_problem(kind, sorted([*VARIANT_SETTINGS, PRETRAINED])))
     return VARIANT_SETTINGS[kind]
 
 

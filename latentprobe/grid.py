@@ -121,7 +121,7 @@ def expand_grid(
         if isinstance(kind, str)
     }
     # An unknown kind (a typo) is named by validation below, before a block without runs is.
-    for kind in blocks if kinds <= set(variant_kinds) else ():
+    for kind in blocks if kinds <= {*variant_kinds, config_mod.PRETRAINED} else ():
         if kind not in kinds:
             present = ", ".join(sorted(map(str, kinds)))
             raise error(

@@ -272,7 +272,7 @@ def check_complete(run_dir: str | os.PathLike[str]) -> None:
 
 
 def check_summary_fields(path: Path, summary: dict[str, Any]) -> None:
-    """A completed summary holds what eval and compare read: ``config`` and ``metrics.test`` as objects.
+    """A completed summary holds what eval reads of it: ``metrics.test``, an object of numbers.
 
     Raises:
         RunDirError: naming the file and the first missing or malformed field.
@@ -282,8 +282,6 @@ def check_summary_fields(path: Path, summary: dict[str, Any]) -> None:
         raise RunDirError(f"{path}: malformed: no 'metrics.test' object (not a completed run's summary)")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics["test"].values()):
         raise RunDirError(f"{path}: malformed: 'metrics.test' holds a value that is not a number")
-    if not isinstance(summary.get("config"), dict):
-        raise RunDirError(f"{path}: malformed: no 'config' object")
 
 
 def describe_incomplete(summary: dict[str, Any]) -> str:

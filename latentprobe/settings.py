@@ -84,7 +84,6 @@ VARIANT_SETTINGS: dict[str, type | None] = {
     "sparse": SparseSettings,
     "aae": AdversarialSettings,
     "supervised": None,
-    "pretrained": None,  # its keys are model.encoder, model.output, ... (config.PRETRAINED_KEYS)
 }
 
 #: ``model.network``: the keys of ``latentprobe.models.networks.NETWORKS``.

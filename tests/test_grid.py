@@ -108,7 +108,7 @@ def test_an_error_from_a_grid_value_names_the_value_and_its_line(tmp_path):
     text = BASE + "grid:\n  model.kind:\n    - ae\n    - vae\n    - sparce\n"
     assert error_of(tmp_path, text) == (
         "study.yaml:12: grid.model.kind[2]: unknown value 'sparce'; did you mean 'sparse'? "
-        "(expected one of: aae, ae, dae, sparse, supervised, vae)"
+        "(expected one of: aae, ae, dae, pretrained, sparse, supervised, vae)"
     )
 
 

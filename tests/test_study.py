@@ -106,7 +106,7 @@ def test_train_study_reports_bad_input_in_one_line_with_exit_2(tmp_path):
         (
             True,
             f"error: {path}:{line}: grid.model.kind[1]: unknown value 'vea'; did you mean 'vae'? "
-            "(expected one of: aae, ae, dae, sparse, supervised, vae)",
+            "(expected one of: aae, ae, dae, pretrained, sparse, supervised, vae)",
         )
     ]
     assert not study_dir(raw).exists()  # nothing was created

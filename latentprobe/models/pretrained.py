@@ -128,21 +128,6 @@ class PretrainedEncoder(Autoencoder):
     def all_terms(self) -> tuple[str, ...]:
         return tuple(self.trackers)
 
-    @classmethod
-    def build_from_config(
-        cls,
-        model_cfg: Any,
-        latent: int,
-        input_shape: Sequence[int],
-        num_classes: int,
-        seed: int | None = None,
-    ) -> PretrainedEncoder:
-        """Load ``model_cfg.encoder`` (and ``model_cfg.decoder``) for inputs of ``input_shape``.
-
-        ``latent`` is ignored: the latent size is the encoder's. Raises ConfigError (see :func:`load`).
-        """
-        return load(model_cfg, input_shape)
-
     # -- what the strategies and metrics call ------------------------------------------------------
 
     def raw_codes(self, x):
