@@ -130,7 +130,7 @@ def test_the_encoder_is_unchanged_by_training(tmp_path, files):
 
 
 def test_a_flat_input_encoder_is_fed_flattened_and_said_once(tmp_path, files):
-    raw = pretrained_config(tmp_path, files["flat"], output="mu", input_range="symmetric")
+    raw = pretrained_config(tmp_path, files["flat"], output="mu", input_range="standardized")
     result = train(tmp_path, raw)
     assert result.exit_code == 0, result.output
     notes = [line for line in result.stderr.splitlines() if "flattened" in line]
@@ -138,6 +138,11 @@ def test_a_flat_input_encoder_is_fed_flattened_and_said_once(tmp_path, files):
     summary = json.loads((tmp_path / "runs/tiny/pretrained-flat_enc-s0" / rundir.SUMMARY).read_text())
     assert summary["pretrained"]["fed_flattened"] is True
     assert summary["pretrained"]["decoder"] is None and summary["config"]["model"]["latent"] == 4
+    # standardized: the train part's mean and std of latentprobe's [0, 1] inputs
+    cfg = config.from_dict(clean_model(raw))
+    x = data.load(cfg.data, cfg.seed).train.x
+    assert summary["pretrained"]["input_mean"] == pytest.approx(float(np.mean(x)))
+    assert summary["pretrained"]["input_std"] == pytest.approx(float(np.std(x)))
 
 
 def test_input_ranges_map_unit_inputs():
