@@ -5,7 +5,8 @@ autoencoder with a linear softmax probe on its 16-d code, batch 256 for both, Ad
 samples/s of
 
   a) "Autoencoders as Classifiers" style: plain ``keras.Model.fit`` of the autoencoder alone;
-  b) the alternating-training blog post's style: per-batch alternation of ``train_on_batch`` on the autoencoder and on a probe model
+  b) the alternating-training blog post's style: per-batch alternation of ``train_on_batch`` on the
+     autoencoder and on a probe model
      (the encoder, held still by a ``stop_gradient``, under a softmax layer) on the same batch, both
      compiled the ordinary Keras way;
   c) latentprobe's ``alternating`` strategy, ``every: step`` (every example labeled, so the probe reads
@@ -140,7 +141,8 @@ def build_keras_autoencoder(keras: Any) -> tuple[Any, Any]:
 
 
 class SeedFitAutoencoder:
-    """(a) "Autoencoders as Classifiers": ``autoencoder.fit(x, x, batch_size=256, shuffle=True)``, one epoch per call."""
+    """(a) "Autoencoders as Classifiers": ``autoencoder.fit(x, x, batch_size=256, shuffle=True)``, an epoch
+    per call."""
 
     name = "a_keras_fit_autoencoder"
 
@@ -176,7 +178,8 @@ def _EpochTimer(keras: Any) -> Any:  # noqa: N802 - a class factory (keras is im
 
 
 class SeedAlternatingTrainOnBatch:
-    """(b) the alternating-training blog post: for each batch, ``autoencoder.train_on_batch`` then ``probe.train_on_batch`` on it.
+    """(b) the alternating-training blog post: for each batch, ``autoencoder.train_on_batch`` then
+    ``probe.train_on_batch`` on it.
 
     The probe model is the encoder under a softmax layer, compiled with sparse categorical cross-entropy
     and accuracy. The encoder is held still for the probe by a ``stop_gradient`` on the code, not by
@@ -445,7 +448,7 @@ AAE_LATENT = 10
 
 
 def aae_config(kind: str, hidden: tuple[int, ...], jit_compile: bool, epochs: int) -> Any:
-    """The semi-supervised-AAE-style network as kind ``ae`` (every example labeled) or semi-supervised ``aae``."""
+    """The semi-supervised AAE's network as kind ``ae`` (every example labeled) or semi-supervised ``aae``."""
     from latentprobe import config
 
     model: dict[str, Any] = {

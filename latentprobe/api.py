@@ -61,7 +61,7 @@ def probe(
         The report, as ``eval.json`` holds it for a run: ``probes`` (one row per features, probe and
         budget: ``labels``, ``accuracy``), ``metrics.eval`` (flat headline numbers such as
         ``linear@all``, ``pca/linear@all``), ``clustering``, ``chance_accuracy``, ``main_probe``,
-        ``per_class_accuracy``, ``confusion_matrix``, ``latent``, ``budgets``, ``classes``, ``options``,
+        ``per_class_accuracy``, ``confusion_matrix``, ``latent``, ``budgets``, ``class_names``, ``options``,
         ``timing``.
 
     Raises:
@@ -151,7 +151,8 @@ def _probe(
         "chance_accuracy": chance_accuracy(y_train, y_test, num_classes),
         **read,
         "budgets": {"eval_seed": options.seed, "labels": {n: len(i) for n, i in subsets.items()}},
-        "classes": classes.tolist(),
+        # The name of each class (its label as text), in the order of the confusion matrix's rows.
+        "class_names": [str(c) for c in classes.tolist()],
         "data": {"sha256": sha256, "train_size": len(y_train), "test_size": len(y_test)},
         "encoder": {"latent": latent, "output": output, "fed_flattened": flatten},
     }
@@ -251,7 +252,10 @@ def _write(
     out.mkdir(parents=True, exist_ok=True)
     z_train, z_test = encoder_features
     data = types.SimpleNamespace(
-        test=types.SimpleNamespace(x=x_test, y=y_test), num_classes=num_classes, is_image=False
+        test=types.SimpleNamespace(x=x_test, y=y_test),
+        num_classes=num_classes,
+        is_image=False,
+        class_names=report["class_names"],
     )
     paths = figures.write_figures(
         out / rundir.PLOTS, model, z_train, z_test, data, report, report["options"]["seed"], False

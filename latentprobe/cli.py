@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from latentprobe import __version__, rundir
-from latentprobe.errors import UserError
+from latentprobe.errors import UserError, error_lines
 
 if TYPE_CHECKING:
     from latentprobe.evaluation.options import EvalOptions
@@ -38,7 +38,8 @@ def _load_tensorflow() -> None:
 
 
 def _fail(exc: UserError) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
+    for line in error_lines(exc):
+        typer.echo(line, err=True)
     return typer.Exit(2)
 
 
@@ -152,7 +153,10 @@ def _resume_run(run_dir: Path) -> str:
 
     progress = _progress if sys.stderr.isatty() else None
     try:
-        return study.summary_line(train_mod.resume(run_dir, progress=progress))
+        try:
+            return study.summary_line(train_mod.resume(run_dir, progress=progress))
+        finally:  # the study's study.json follows the run: completed, failed or interrupted again
+            study.record_run_status(run_dir)
     except ConfigError as exc:
         # Raised once the data is read (data.labels larger than the train split ...): name the file.
         raise _fail(config_mod.locate(exc, run_dir / rundir.CONFIG)) from None
@@ -172,9 +176,11 @@ def _resume_run(run_dir: Path) -> str:
 def validate(config: ConfigArg, set_: SetOpt = None, seeds: SeedsOpt = None) -> None:
     """Check a config (with train's --set and --seeds) without training (fast: imports no TensorFlow)."""
     from latentprobe import grid
+    from latentprobe.study import check_devices
 
     try:
         study = grid.load(config, set_ or [], seeds)
+        check_devices(study, config, set_ or [])
     except UserError as exc:
         raise _fail(exc) from None
     varying = f", varying {', '.join(study.keys)}" if study.keys else ""

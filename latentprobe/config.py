@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
-from latentprobe.errors import ConfigError
+from latentprobe.errors import ConfigError, ConfigErrors, collect
 from latentprobe.settings import (
     ACTIVATIONS,
     NETWORKS,
@@ -245,14 +245,28 @@ def from_dict(raw: dict[str, Any]) -> RunConfig:
     model_raw = dict(model_raw)
     settings_raw, variant_block = _take_variant_block(model_raw)
     raw["model"] = model_raw
-    config = build(RunConfig, raw, "")
-    settings_cls = _settings_class(config.model.kind)
-    if settings_cls is None:
-        if settings_raw:
-            raise ConfigError(f"model.{variant_block}", f"kind '{config.model.kind}' takes no settings")
-        settings = None
-    else:
-        settings = build(settings_cls, settings_raw or {}, f"model.{config.model.kind}")
+    # The config's and the settings block's mistakes are reported together.
+    errors: list[ConfigError] = []
+    config = None
+    try:
+        config = build(RunConfig, raw, "")
+    except ConfigError as error:
+        errors.append(error)
+    kind = config.model.kind if config is not None else model_raw.get("kind", ModelConfig.kind)
+    settings = None
+    try:
+        if isinstance(kind, str) or config is not None:
+            settings_cls = _settings_class(kind)
+            if settings_cls is None:
+                if settings_raw:
+                    raise ConfigError(f"model.{variant_block}", f"kind '{kind}' takes no settings")
+            else:
+                settings = build(settings_cls, settings_raw or {}, f"model.{kind}")
+    except ConfigError as error:
+        errors.append(error)
+    found = collect(errors)
+    if found is not None:
+        raise found
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, settings=settings))
     _check_consistency(config)
     return config
@@ -433,10 +447,20 @@ def locate_error(
     error: ConfigError, source: str, lines: dict[str, int], overrides: Overrides = ()
 ) -> ConfigError:
     """Name where a key's bad value came from: the ``--set`` option that set it, or the file's line."""
+    if isinstance(error, ConfigErrors):  # each mistake where it came from, in file order
+        located = [locate_error(e, source, lines, overrides) for e in error.errors]
+        return ConfigErrors(sorted(located, key=file_order))
     item = _override_of(error.key, overrides)
     if item is not None:
         return ConfigError(error.key, error.problem, f"--set {item}")
     return error.located(source, line_of(lines, error.key))
+
+
+def file_order(error: ConfigError) -> tuple[int, int]:
+    """Sort key of located errors: the file's by line, then those of ``--set`` options and unknown lines."""
+    if error.line is not None:
+        return (0, error.line)
+    return (1, 0)
 
 
 class _Loader(yaml.SafeLoader):

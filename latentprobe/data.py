@@ -21,6 +21,21 @@ import numpy as np
 from latentprobe.errors import DataError, DataSettingError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
+#: An npz's optional key: the name of each class 0..K-1 (strings, unique, non-empty).
+CLASS_NAMES_KEY = "class_names"
+#: Fashion-MNIST's item names, by label (keras.datasets.fashion_mnist's documentation).
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 DATA_DIR_ENV = "LATENTPROBE_DATA_DIR"
 
 # Separate random streams, so that changing e.g. `limit` does not shift the validation draw's stream.
@@ -54,6 +69,8 @@ class Splits:
         is_image: whether the inputs are images (H, W, C) rather than flat feature vectors.
         train_index: int64 indices of ``train``'s rows in the dataset's own train split.
         val_index: int64 indices of ``val``'s rows in the dataset's own train split.
+        class_names: the name of each class 0..K-1: an npz's ``class_names``, Fashion-MNIST's items,
+            else ``"0".."K-1"``.
     """
 
     train: Split
@@ -67,6 +84,7 @@ class Splits:
     is_image: bool
     train_index: np.ndarray
     val_index: np.ndarray
+    class_names: tuple[str, ...]
 
 
 def load(cfg: Any, seed: int) -> Splits:
@@ -89,6 +107,7 @@ def load(cfg: Any, seed: int) -> Splits:
     y_train = y_train_raw.astype(np.int64)
     y_test = y_test_raw.astype(np.int64)
     num_classes = int(y_train.max()) + 1
+    class_names = _read_class_names_checked(cfg, num_classes)
 
     # Indices first, from labels alone, so the (large) inputs are gathered and scaled only once per part.
     pool = select_limit(y_train, cfg.limit, np.random.default_rng([seed, _STREAM_LIMIT]))
@@ -120,6 +139,7 @@ def load(cfg: Any, seed: int) -> Splits:
         is_image=is_image,
         train_index=np.asarray(train_idx, dtype=np.int64),
         val_index=np.asarray(val_idx, dtype=np.int64),
+        class_names=class_names,
     )
 
 
@@ -136,6 +156,66 @@ def _read_checked(cfg: Any) -> Arrays:
             raise
         raise DataSettingError("data.path", str(error)) from None
     return arrays
+
+
+def _read_class_names_checked(cfg: Any, num_classes: int) -> tuple[str, ...]:
+    """The class names of the dataset ``cfg`` names; a bad npz ``class_names`` is an error of
+    ``data.path``, like any other problem with that file."""
+    try:
+        return read_class_names(cfg.name, _find_file(cfg.name, cfg.path), num_classes)
+    except DataError as error:
+        if cfg.path is None:
+            raise
+        raise DataSettingError("data.path", str(error)) from None
+
+
+def read_class_names(name: str, path: str | None, num_classes: int) -> tuple[str, ...]:
+    """Return the name of each class 0..K-1.
+
+    An npz file's ``class_names`` array wins (it must hold K unique, non-empty strings); else
+    Fashion-MNIST's item names; else ``"0".."K-1"``.
+
+    Raises:
+        DataError: the file's ``class_names`` is not K unique, non-empty strings.
+    """
+    if name != "digits" and path and Path(path).is_file():
+        with np.load(path, allow_pickle=False) as npz:
+            if CLASS_NAMES_KEY in npz.files:
+                return _check_class_names(npz, path, num_classes)
+    if name == "fashion_mnist" and num_classes == len(FASHION_MNIST_CLASSES):
+        return FASHION_MNIST_CLASSES
+    return tuple(str(k) for k in range(num_classes))
+
+
+def _check_class_names(npz: Any, path: str, num_classes: int) -> tuple[str, ...]:
+    where = f"{path}: {CLASS_NAMES_KEY}"
+    try:
+        names = npz[CLASS_NAMES_KEY]
+    except ValueError as error:  # an object array (pickled Python objects) that allow_pickle refuses
+        raise DataError(f"{where} must be an array of strings ({_one_line(error)})") from None
+    if names.dtype.kind not in "US" or names.ndim != 1:
+        raise DataError(
+            f"{where} must be a 1-d array of strings; got dtype {names.dtype}, shape {names.shape}"
+        )
+    if names.dtype.kind == "S":
+        try:
+            names = np.char.decode(names, "utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(f"{where} holds bytes that are not UTF-8 ({error.reason})") from None
+    names = tuple(str(n) for n in names)
+    if len(names) != num_classes:
+        raise DataError(
+            f"{where} has {len(names)} names but the labels have {num_classes} classes (0..{num_classes - 1})"
+        )
+    empty = [k for k, n in enumerate(names) if not n.strip()]
+    if empty:
+        raise DataError(f"{where}: the name of class {empty[0]} is empty")
+    seen: dict[str, int] = {}
+    for k, n in enumerate(names):
+        if n in seen:
+            raise DataError(f"{where}: classes {seen[n]} and {k} have the same name {n!r}")
+        seen[n] = k
+    return names
 
 
 def read_arrays(name: str, path: str | None) -> Arrays:

@@ -34,6 +34,41 @@ class ConfigError(UserError):
         return ConfigError(self.key, self.problem, source, self.line if line is None else line)
 
 
+class ConfigErrors(ConfigError):
+    """Several config mistakes found in one pass, in file order: one line each.
+
+    Behaves as its first error (``key``, ``problem``, ``source``, ``line``) where one error is expected.
+    """
+
+    #: At most this many mistakes are listed; the rest are counted.
+    LIMIT = 10
+
+    def __init__(self, errors: list[ConfigError]):
+        flat = [e for error in errors for e in (error.errors if isinstance(error, ConfigErrors) else [error])]
+        self.errors = flat
+        first = flat[0]
+        self.key, self.problem, self.source, self.line = first.key, first.problem, first.source, first.line
+        shown = [str(e) for e in flat[: self.LIMIT]]
+        if len(flat) > self.LIMIT:
+            shown.append(f"{first.source or '<config>'}: {len(flat) - self.LIMIT} more mistake(s) not shown")
+        UserError.__init__(self, "\n".join(shown))
+
+    def located(self, source: str, line: int | None = None) -> ConfigError:
+        return ConfigErrors([e.located(source, line) for e in self.errors])
+
+
+def collect(errors: list[ConfigError]) -> ConfigError | None:
+    """The error to raise for ``errors``: None, the one error, or all of them as :class:`ConfigErrors`."""
+    if not errors:
+        return None
+    return errors[0] if len(errors) == 1 else ConfigErrors(errors)
+
+
+def error_lines(error: Exception) -> list[str]:
+    """The CLI's ``error: ...`` lines for an error: one per line of its message (one per config mistake)."""
+    return [f"error: {line}" for line in str(error).splitlines() or [""]]
+
+
 class DataError(UserError):
     """The data cannot be used: a missing file, wrong keys, bad labels or values."""
 

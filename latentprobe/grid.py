@@ -27,7 +27,7 @@ from typing import Any
 
 from latentprobe import config as config_mod
 from latentprobe.config import RunConfig
-from latentprobe.errors import ConfigError
+from latentprobe.errors import ConfigError, ConfigErrors
 from latentprobe.settings import VARIANT_SETTINGS
 
 GRID = "grid"
@@ -144,6 +144,9 @@ def expand_grid(
         unused.append(_drop_pretrained_keys(run_raw, kind, config_mod.PRETRAINED in kinds))
         try:
             configs.append(config_mod.from_dict(run_raw))
+        except ConfigErrors as exc:  # every mistake, each where it came from, in file order
+            located = [_locate(e, axes, combo, index, error) for e in exc.errors]
+            raise ConfigErrors(sorted(located, key=config_mod.file_order)) from None
         except ConfigError as exc:
             raise _locate(exc, axes, combo, index, error) from None
     configs, combos, unused = _distinct(configs, combos, unused)

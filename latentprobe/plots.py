@@ -66,13 +66,23 @@ def save(fig: Figure, path: Path) -> Path:
 
 
 def latent_scatter_figure(
-    z2: np.ndarray, y: np.ndarray, title: str, xlabel: str = "z1", ylabel: str = "z2"
+    z2: np.ndarray,
+    y: np.ndarray,
+    title: str,
+    xlabel: str = "z1",
+    ylabel: str = "z2",
+    class_names: Sequence[str] | None = None,
 ) -> Figure:
-    """Points ``z2`` (n, 2), a colour and marker per class ``y``, each class's label written at its
-    median point, and a legend of classes."""
+    """Points ``z2`` (n, 2), a colour and marker per class ``y``, each class's name written at its
+    median point, and a legend of classes.
+
+    Args:
+        class_names: the name of each class 0..K-1 (default: the class numbers).
+    """
     fig = Figure(figsize=(6.5, 5.5))
     ax = fig.add_subplot()
     classes = np.unique(y)
+    names = [class_label(k, class_names) for k in classes]
     colors = line_colors(len(classes))
     size = float(np.clip(3000 / max(len(z2), 1), 3, 12))  # bigger points where there are few
     for i, k in enumerate(classes):
@@ -84,13 +94,15 @@ def latent_scatter_figure(
             alpha=0.6,
             color=colors[i],
             marker=MARKERS[i % len(MARKERS)],
-            label=str(k),
+            label=names[i],
             linewidths=0,
         )
+    # Long names (Fashion-MNIST's "Ankle boot") are written smaller at the medians, to cover fewer points.
+    fontsize = 12 if max(len(n) for n in names) <= 3 else 9
     for i, k in enumerate(classes):
         cx, cy = np.median(z2[y == k], axis=0)
         box = {"boxstyle": "round,pad=0.15", "facecolor": colors[i], "alpha": 0.8, "linewidth": 0}
-        ax.text(cx, cy, str(k), ha="center", va="center", fontsize=12, fontweight="bold", bbox=box)
+        ax.text(cx, cy, names[i], ha="center", va="center", fontsize=fontsize, fontweight="bold", bbox=box)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -107,10 +119,21 @@ def latent_scatter_figure(
 
 
 def plot_latent_scatter(
-    z2: np.ndarray, y: np.ndarray, title: str, path: Path, xlabel: str = "z1", ylabel: str = "z2"
+    z2: np.ndarray,
+    y: np.ndarray,
+    title: str,
+    path: Path,
+    xlabel: str = "z1",
+    ylabel: str = "z2",
+    class_names: Sequence[str] | None = None,
 ) -> Path:
     """Write :func:`latent_scatter_figure` to ``path``."""
-    return save(latent_scatter_figure(z2, y, title, xlabel, ylabel), path)
+    return save(latent_scatter_figure(z2, y, title, xlabel, ylabel, class_names), path)
+
+
+def class_label(k: int, class_names: Sequence[str] | None) -> str:
+    """The name of class ``k``: ``class_names[k]``, or the number where there are no names."""
+    return str(class_names[int(k)]) if class_names is not None else str(int(k))
 
 
 def manifold_figure(images: np.ndarray, z1: np.ndarray, z2: np.ndarray, title: str) -> Figure:
@@ -250,8 +273,9 @@ def plot_budget_curve(
     return save(budget_figure(rows, chance, train_size, num_classes), path)
 
 
-def confusion_figure(matrix: np.ndarray, title: str) -> Figure:
-    """A confusion matrix: rows true classes, colour the share of the row, the count in each cell."""
+def confusion_figure(matrix: np.ndarray, title: str, class_names: Sequence[str] | None = None) -> Figure:
+    """A confusion matrix: rows true classes, colour the share of the row, the count in each cell; the
+    axes name the classes (``class_names``, default the class numbers)."""
     matrix = np.asarray(matrix)
     totals = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, totals, out=np.zeros(matrix.shape, float), where=totals > 0)
@@ -271,8 +295,13 @@ def confusion_figure(matrix: np.ndarray, title: str) -> Figure:
                 fontsize=fontsize,
                 color="white" if share[i, j] > 0.5 else "black",
             )
-    ax.set_xticks(range(k))
-    ax.set_yticks(range(k))
+    names = [class_label(i, class_names) for i in range(k)]
+    long = max(len(n) for n in names) > 3
+    if long:
+        ax.set_xticks(range(k), names, rotation=45, ha="right", rotation_mode="anchor")
+    else:
+        ax.set_xticks(range(k), names)
+    ax.set_yticks(range(k), names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title)
@@ -280,6 +309,8 @@ def confusion_figure(matrix: np.ndarray, title: str) -> Figure:
     return fig
 
 
-def plot_confusion(matrix: np.ndarray, title: str, path: Path) -> Path:
+def plot_confusion(
+    matrix: np.ndarray, title: str, path: Path, class_names: Sequence[str] | None = None
+) -> Path:
     """Write :func:`confusion_figure` to ``path``."""
-    return save(confusion_figure(matrix, title), path)
+    return save(confusion_figure(matrix, title, class_names), path)

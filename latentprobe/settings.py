@@ -17,7 +17,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from latentprobe.errors import ConfigError
+from latentprobe.errors import ConfigError, collect
 
 
 def positive(**extra: Any) -> dict[str, Any]:
@@ -163,23 +163,31 @@ def build(cls: type, raw: Any, prefix: str) -> Any:
         raise ConfigError(prefix, f"expected a mapping, got {kind_of(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("not_a_key")}
     hints = typing.get_type_hints(cls)
+    # Every mistake in the mapping is reported at once (the CLI sorts them into file order).
+    errors: list[ConfigError] = []
     for key in raw:
         if key not in fields:
             dotted = join_key(prefix, str(key))
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
             hint = f"; did you mean '{join_key(prefix, close[0])}'?" if close else ""
             valid = ", ".join(fields)
-            raise ConfigError(dotted, f"unknown key{hint} (valid keys here: {valid})")
+            errors.append(ConfigError(dotted, f"unknown key{hint} (valid keys here: {valid})"))
     values = {}
     for name, f in fields.items():
         if name not in raw:
             continue
         key = join_key(prefix, name)
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = build(hint, raw[name] if raw[name] is not None else {}, key)
-        else:
-            values[name] = coerce(raw[name], hint, key, f.metadata)
+        try:
+            if dataclasses.is_dataclass(hint):
+                values[name] = build(hint, raw[name] if raw[name] is not None else {}, key)
+            else:
+                values[name] = coerce(raw[name], hint, key, f.metadata)
+        except ConfigError as error:
+            errors.append(error)
+    found = collect(errors)
+    if found is not None:
+        raise found
     return cls(**values)
 
 
@@ -241,7 +249,7 @@ def _coerce_one(value: Any, hint: Any, key: str, meta: typing.Mapping[str, Any])
     if origin is tuple:
         (item_hint, _) = typing.get_args(hint)
         if not isinstance(value, (list, tuple)):
-            raise _Mismatch(f"a list of {_describe(item_hint)}s")
+            raise _Mismatch(f"a list of {_plural(_describe(item_hint))}")
         return tuple(_coerce_one(v, item_hint, f"{key}[{i}]", meta) for i, v in enumerate(value))
     if hint is bool:
         if isinstance(value, bool):
@@ -280,12 +288,20 @@ def _check_range(value: float, key: str, meta: typing.Mapping[str, Any]) -> None
         raise ConfigError(key, f"expected a value <= {high}, got {value}")
 
 
+def _plural(described: str) -> str:
+    """ "an integer" -> "integers", "a number" -> "numbers" (for "a list of ...")."""
+    for article in ("an ", "a "):
+        if described.startswith(article):
+            return described[len(article) :] + "s"
+    return described
+
+
 def _describe(hint: Any) -> str:
     origin = typing.get_origin(hint)
     if origin is Literal:
         return " or ".join(repr(c) for c in typing.get_args(hint))
     if origin is tuple:
-        return f"a list of {_describe(typing.get_args(hint)[0])}s"
+        return f"a list of {_plural(_describe(typing.get_args(hint)[0]))}"
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
     return names.get(hint, str(hint))
 

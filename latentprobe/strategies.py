@@ -3,8 +3,8 @@ autoencoder's, and the probe itself (its head, optimizer and trackers).
 
 ``STRATEGIES`` maps ``probe.strategy`` to a class whose ``run()`` yields one record per epoch:
 
-- ``alternating`` (the blog post "Monitoring embedded space quality for classification"): the
-  autoencoder and the probe take turns, every step or every epoch.
+- ``alternating`` (the blog post "Monitoring embedded space quality for classification"): the autoencoder
+  and the probe take turns, every step or every epoch.
 - ``frozen`` ("Autoencoders as Classifiers"): train the autoencoder, then freeze the encoder and train the
   probe alone.
 

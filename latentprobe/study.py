@@ -30,7 +30,7 @@ import yaml
 from latentprobe import config as config_mod
 from latentprobe import executors, rundir
 from latentprobe import grid as grid_mod
-from latentprobe.errors import ConfigError, RunDirError, UserError
+from latentprobe.errors import ConfigError, RunDirError, UserError, error_lines
 from latentprobe.executors import RunResult, RunStarted, Task
 
 LOCK = ".study.lock"
@@ -150,6 +150,38 @@ def _run_locked(
         write_study(study_dir, grid, runs)
         raise
     return result
+
+
+def record_run_status(run_dir: Path) -> bool:
+    """After ``train --resume RUN_DIR``: set the run's status in its study's study.json from its summary.
+
+    Does nothing (returns False) when the run belongs to no study, the study does not list it, or
+    another latentprobe is running the study (its driver keeps study.json itself).
+    """
+    run_dir = Path(run_dir)
+    study_dir = run_dir.parent
+    path = study_dir / rundir.STUDY
+    if not path.is_file():
+        return False
+    summary = _read_summary(run_dir)
+    status = summary.get("status")
+    if status not in (COMPLETED, FAILED, INTERRUPTED):
+        return False
+    try:
+        with _lock(study_dir):
+            record = rundir.read_json(path)
+            entries = [
+                r for r in record.get("runs", []) if isinstance(r, dict) and r.get("dir") == run_dir.name
+            ]
+            if not entries:
+                return False
+            for entry in entries:
+                entry["status"] = status
+                entry["reason"] = summary.get("reason") if status != COMPLETED else None
+            rundir.write_json(path, record)
+    except (UserError, OSError):  # the study is running, or study.json is unreadable: leave it be
+        return False
+    return True
 
 
 def plan(grid: grid_mod.Grid, study_dir: Path) -> list[StudyRun]:
@@ -418,14 +450,16 @@ def check_encoders(
             )
 
 
-def check_devices(grid: grid_mod.Grid) -> None:
+def check_devices(grid: grid_mod.Grid, config_path: Path, overrides: Sequence[str] = ()) -> None:
     """A run that asks for a GPU on a machine without one stops the study before anything is written.
 
     Raises:
-        UserError: ``train.device: gpu`` and no GPU visible (checked without importing TensorFlow).
+        ConfigError: ``train.device: gpu`` and no GPU visible (checked without importing TensorFlow),
+            naming the config file and the key's line (or the ``--set`` option).
     """
     if any(run.config.train.device == "gpu" for run in grid.runs) and not executors.visible_gpus():
-        raise UserError("train.device: 'gpu' requested, but no GPU is visible (use 'auto' or 'cpu')")
+        problem = "'gpu' requested, but this machine shows no GPU (use 'auto' or 'cpu')"
+        raise config_mod.locate(ConfigError("train.device", problem), config_path, overrides)
 
 
 def train_study(
@@ -454,14 +488,15 @@ def train_study(
             study_dir = Path(first.output.dir) / first.name
             # A run directory of another config stops us before anything trains.
             left = [r for r in plan(grid, study_dir) if r.status != COMPLETED]
-            check_devices(grid)
+            check_devices(grid, config_path, overrides)
             chosen = stack.enter_context(executors.create(executor, jobs, threads, address))
             # The workers start (and import TensorFlow) while the driver reads the data once to check it.
             chosen.warm_up(len(left), any(r.config.train.device != "cpu" for r in left))
             check_data(grid, config_path, overrides)
             check_encoders(grid, config_path, overrides, lambda line: out(line, err=True))
         except UserError as exc:
-            out(f"error: {exc}", err=True)
+            for line in error_lines(exc):
+                out(line, err=True)
             return 2
         except KeyboardInterrupt:
             out("interrupted: nothing was trained", err=True)
@@ -482,7 +517,8 @@ def _train_planned(
         return 130
     except UserError as exc:
         display.close()
-        out(f"error: {exc}", err=True)
+        for line in error_lines(exc):
+            out(line, err=True)
         return 2
     display.close()
     for run in result.completed:

@@ -27,7 +27,7 @@ from latentprobe import data as data_mod
 from latentprobe import grid as grid_mod
 from latentprobe.components import Components, build_components, dtype_policy
 from latentprobe.config import RunConfig
-from latentprobe.errors import NonFiniteLoss, RunDirError, UserError
+from latentprobe.errors import NonFiniteLoss, RunDirError
 from latentprobe.metrics import chance_accuracy, encode, measure
 from latentprobe.models import pretrained
 from latentprobe.strategies import EpochRecord, total_epochs
@@ -397,7 +397,9 @@ def resolve_device(requested: str) -> Device:
     """``auto`` takes the first GPU when TensorFlow sees one; ``gpu`` without a GPU is an error."""
     gpus = tf.config.list_logical_devices("GPU")
     if requested == "gpu" and not gpus:
-        raise UserError("train.device: 'gpu' requested, but TensorFlow sees no GPU (use 'auto' or 'cpu')")
+        raise config_mod.ConfigError(
+            "train.device", "'gpu' requested, but TensorFlow sees no GPU (use 'auto' or 'cpu')"
+        )
     if requested == "cpu" or not gpus:
         return Device("cpu", "/CPU:0")
     return Device("gpu", gpus[0].name)
@@ -444,6 +446,7 @@ def describe_data(splits: data_mod.Splits) -> dict[str, Any]:
         "sha256": splits.sha256,
         "input_shape": list(splits.input_shape),
         "num_classes": splits.num_classes,
+        "class_names": list(splits.class_names),
         "sizes": {"train": len(splits.train.y), "val": len(splits.val.y), "test": len(splits.test.y)},
         "labeled": len(splits.labeled_idx),
         "labeled_subset_file": rundir.LABELED_SUBSET,

@@ -84,7 +84,7 @@ def test_labels_of_any_type_and_bad_arguments(digits):
         probes=["knn"],
         controls=False,
     )
-    assert report["classes"][:2] == ["digit 0", "digit 1"] and report["metrics"]["eval"]["knn@all"] > 0.9
+    assert report["class_names"][:2] == ["digit 0", "digit 1"] and report["metrics"]["eval"]["knn@all"] > 0.9
     with pytest.raises(ValueError, match="differ in length"):
         latentprobe.probe(flatten, x_train, y_train[:-1], x_test, y_test)
     with pytest.raises(ValueError, match="unknown probe 'svm'"):

@@ -183,3 +183,33 @@ def test_help_lists_the_commands():
     for command in ("train", "eval", "compare", "validate"):
         assert command in result.stdout
     assert Path(__file__)  # keeps the import list honest for ruff
+
+
+def test_a_real_command_line_shows_no_tensorflow_start_up_lines(tmp_path):
+    """TensorFlow logs its start-up (absl, oneDNN, CUDA, CPU features) on stderr, twice per import; the
+    commands hide it: their stderr holds only latentprobe's own lines."""
+    import subprocess
+    import sys
+
+    raw = tiny_config(tmp_path, data={"limit": 300}, train={"epochs": 1})
+    path = write_config(tmp_path, raw)
+    command = [sys.executable, "-c", "from latentprobe.cli import app; app()"]
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",)}
+    trained = subprocess.run([*command, "train", str(path)], capture_output=True, text=True, env=env)
+    assert trained.returncode == 0, trained.stderr
+    evaluated = subprocess.run(
+        [*command, "eval", str(tmp_path / "runs"), "--probes", "linear", "--no-controls"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    for stderr in (trained.stderr, evaluated.stderr):
+        chatter = [
+            line
+            for line in stderr.splitlines()
+            if re.match(r"^(WARNING: All log messages|[IWE]\d{4} |To enable the following)", line)
+            or "oneDNN" in line
+            or "cuda" in line.lower()
+        ]
+        assert chatter == [], chatter

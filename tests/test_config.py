@@ -219,3 +219,40 @@ def test_dump_round_trips():
     again = config.load_text(config.dump(cfg))
     assert again == cfg
     assert yaml.safe_load(config.dump(cfg))["model"]["hidden"] == [16]
+
+
+def test_every_mistake_in_the_file_is_reported_in_file_order(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "probe:\n  head: lineer\ntrain:\n  epochz: 3\n  batch_size: -4\n"
+        "model:\n  kind: vae\n  latent: x\n  vae:\n    betta: 2\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        config.load(path, ["train.learning_rate=-1"])
+    lines = str(caught.value).splitlines()
+    assert [line.split(": ")[0] for line in lines] == [
+        f"{path}:2",
+        f"{path}:4",
+        f"{path}:5",
+        f"{path}:8",
+        f"{path}:10",
+        "--set train.learning_rate=-1",
+    ]
+    assert "probe.head: unknown value 'lineer'; did you mean 'linear'?" in lines[0]
+    assert "model.latent: expected an integer or a list of integers, got 'x'" in lines[3]
+    assert "model.vae.betta: unknown key; did you mean 'model.vae.beta'?" in lines[4]
+
+
+def test_the_cli_prints_each_mistake_on_its_own_error_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from latentprobe.cli import app
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("model:\n  kind: vea\ntrain:\n  epochs: 0\n")
+    for command in ("validate", "train"):
+        result = CliRunner().invoke(app, [command, str(path)])
+        assert result.exit_code == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 2 and all(line.startswith(f"error: {path}:") for line in lines), lines
+        assert "model.kind: unknown value 'vea'" in lines[0] and "train.epochs" in lines[1]

@@ -33,6 +33,7 @@ REPORT_KEYS = {
     "probes",
     "clustering",
     "main_probe",
+    "class_names",
     "per_class_accuracy",
     "confusion_matrix",
     "online_offline",
@@ -101,6 +102,7 @@ def test_every_probe_budget_and_control_is_reported(evaluated):
     assert matrix.shape == (10, 10) and matrix.sum() == report["data"]["test_size"]
     assert np.trace(matrix) / matrix.sum() == pytest.approx(headline["linear@all"])
     assert len(report["per_class_accuracy"]) == 10
+    assert report["class_names"] == [str(k) for k in range(10)]
     gap = report["online_offline"]
     assert gap["gap"] == pytest.approx(gap["offline_linear_accuracy"] - gap["online_probe_accuracy"])
 
@@ -140,7 +142,9 @@ def test_projector_files_are_consistent(evaluated):
     cfg = text_format.Parse((projector_dir / "projector_config.pbtxt").read_text(), ProjectorConfig())
     (embedding,) = cfg.embeddings
     latents = np.loadtxt(projector_dir / embedding.tensor_path, delimiter="\t")
-    labels = (projector_dir / embedding.metadata_path).read_text().split()
+    header, *labels = (projector_dir / embedding.metadata_path).read_text().splitlines()
+    assert header == "class\tlabel"
+    assert all(name == label for name, label in (row.split("\t") for row in labels))  # digits: "7\t7"
     assert latents.shape == (360, 3) and len(labels) == 360  # a 2-d latent, padded with zeros
     assert (latents[:, 2] == 0).all()
     assert list(embedding.sprite.single_image_dim) == [8, 8]

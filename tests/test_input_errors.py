@@ -86,7 +86,7 @@ def test_a_missing_gpu_is_found_before_any_run_directory(tmp_path):
     if tf.config.list_logical_devices("GPU"):
         pytest.skip("this machine has a GPU")
     error = train_fails_cleanly(tmp_path, tiny_config(tmp_path, train={"device": "gpu"}))
-    assert "train.device: 'gpu' requested, but no GPU is visible" in error
+    assert "train.device: 'gpu' requested, but this machine shows no GPU" in error
 
 
 def test_exponent_floats_are_numbers_not_strings():

@@ -140,6 +140,24 @@ def test_latent_scatter_gives_each_class_a_colour_a_marker_and_a_label():
     assert ax.get_xlabel() == "z1 (latent dimension 1)"
 
 
+def test_latent_scatter_legend_and_medians_name_the_classes():
+    names = ["T-shirt/top", "Trouser", "Ankle boot"]
+    y = np.repeat([0, 2], 20)  # class 1 absent from the points: neither in the legend nor at a median
+    z = np.random.default_rng(2).normal(size=(40, 2)) + y[:, None]
+    ax = plots.latent_scatter_figure(z, y, "test latents", class_names=names).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["T-shirt/top", "Ankle boot"]
+    assert sorted(t.get_text() for t in ax.texts) == ["Ankle boot", "T-shirt/top"]
+
+
+def test_confusion_axes_name_the_classes():
+    names = ["cat", "dog", "bird"]
+    ax = plots.confusion_figure(np.eye(3, dtype=int), "test split", names).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == names
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
+    ax = plots.confusion_figure(np.eye(3, dtype=int), "test split").axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1", "2"]
+
+
 def test_reconstruction_rows_are_named():
     x = np.zeros((20, 8, 8, 1), np.float32)
     ax = plots.reconstructions_figure(x, x).axes[0]

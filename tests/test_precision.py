@@ -39,11 +39,15 @@ def test_gpu_device_without_a_gpu_is_one_line_exit_2_with_or_without_mixed_preci
     from latentprobe.cli import app
 
     raw = tiny_config(tmp_path, train={"device": "gpu", "precision": "mixed"})
-    result = CliRunner().invoke(app, ["train", str(write_config(tmp_path, raw))])
-    assert result.exit_code == 2
-    assert result.stderr.strip() == (
-        "error: train.device: 'gpu' requested, but no GPU is visible (use 'auto' or 'cpu')"
-    )
+    path = write_config(tmp_path, raw)
+    line = path.read_text().splitlines().index("  device: gpu") + 1
+    problem = "'gpu' requested, but this machine shows no GPU (use 'auto' or 'cpu')"
+    expected = f"error: {path}:{line}: train.device: {problem}"
+    for command in ("train", "validate"):  # validate finds it as train does, at the key's line
+        result = CliRunner().invoke(app, [command, str(path)])
+        assert result.exit_code == 2
+        assert result.stderr.strip() == expected
+    assert not (tmp_path / "runs").exists()
     assert keras.mixed_precision.global_policy().name == "float32"
 
 

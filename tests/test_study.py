@@ -186,6 +186,33 @@ def test_interrupt_then_continue(tmp_path, one_worker, terminal):
     assert len(summary["resumed_at_epochs"]) == 1 and summary["resumed_at_epochs"][0] >= 1
 
 
+def test_resuming_an_interrupted_run_by_hand_updates_its_study(tmp_path):
+    """``train --resume RUN_DIR`` of a study's interrupted run: study.json follows it to completed."""
+    from typer.testing import CliRunner
+
+    from latentprobe.cli import app
+
+    raw = small(tmp_path, grid={"train.epochs": [20]})
+    path = write_config(tmp_path, raw)
+    run_dir = study_dir(raw) / "ae-z2-s0"
+    driver = _driver(path, jobs=1)
+    try:
+        _wait_for(lambda: (run_dir / "checkpoints" / "state.json").exists(), 240, "a checkpoint")
+        driver.send_signal(signal.SIGINT)
+        driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    statuses = lambda: [r["status"] for r in json.loads((study_dir(raw) / rundir.STUDY).read_text())["runs"]]  # noqa: E731
+    assert statuses() == ["interrupted"]
+
+    result = CliRunner().invoke(app, ["train", "--resume", str(run_dir)])
+
+    assert result.exit_code == 0, result.output
+    assert rundir.read_json(run_dir / rundir.SUMMARY)["status"] == "completed"
+    assert statuses() == ["completed"]
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

@@ -66,6 +66,7 @@ def test_summary_has_the_stable_schema(run):
     d = on_disk["data"]
     assert d["name"] == "digits" and len(d["sha256"]) == 64 and d["labeled"] == 100
     assert d["sizes"]["test"] == 360 and d["sizes"]["train"] + d["sizes"]["val"] == 1437
+    assert d["class_names"] == ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
 
 
 def test_config_yaml_is_the_resolved_config(run):

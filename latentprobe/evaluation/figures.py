@@ -43,21 +43,21 @@ def write_figures(
         seed: the eval seed (the scatter's subsample, PCA and t-SNE).
         tsne: also draw a t-SNE of a test subsample.
     """
-    y_test = splits.test.y
+    y_test, names = splits.test.y, splits.class_names
     shown = np.random.default_rng([seed, 10]).permutation(len(z_test))[:SCATTER_POINTS]
     paths = []
     if z_test.shape[1] == 1:  # a 1-d code: its value against the class, spread a little to be seen
         jitter = np.random.default_rng([seed, 11]).uniform(-0.3, 0.3, len(shown))
-        paths.append(
-            plots.plot_latent_scatter(
-                np.stack([z_test[shown, 0], y_test[shown] + jitter], axis=1),
-                y_test[shown],
-                "test latents",
-                out / "latent.png",
-                "z1 (the latent's one dimension)",
-                "true class (spread by +-0.3 to show density)",
-            )
+        fig = plots.latent_scatter_figure(
+            np.stack([z_test[shown, 0], y_test[shown] + jitter], axis=1),
+            y_test[shown],
+            "test latents",
+            "z1 (the latent's one dimension)",
+            "true class (spread by +-0.3 to show density)",
+            names,
         )
+        fig.axes[0].set_yticks(range(len(names)), names)
+        paths.append(plots.save(fig, out / "latent.png"))
     elif z_test.shape[1] == 2:
         paths.append(
             plots.plot_latent_scatter(
@@ -67,6 +67,7 @@ def write_figures(
                 out / "latent.png",
                 "z1 (latent dimension 1)",
                 "z2 (latent dimension 2)",
+                names,
             )
         )
     else:
@@ -83,6 +84,7 @@ def write_figures(
                 out / "latent.png",
                 f"PC1 of z ({share[0]:.0%} of the variance)",
                 f"PC2 of z ({share[1]:.0%} of the variance)",
+                names,
             )
         )
     if tsne:
@@ -99,6 +101,7 @@ def write_figures(
                 out / "latent_tsne.png",
                 "t-SNE 1 (no unit)",
                 "t-SNE 2 (no unit)",
+                names,
             )
         )
     if splits.is_image and getattr(model, "decoder", None) is not None:  # a pretrained may have none
@@ -118,7 +121,9 @@ def write_figures(
     main = report["main_probe"]
     budget = "every train label" if main["budget"] == "all" else f"{main['budget']} labels per class"
     title = f"test split: {main['probe']} probe on the {main['features']} latents, {budget}"
-    paths.append(plots.plot_confusion(np.array(report["confusion_matrix"]), title, out / "confusion.png"))
+    paths.append(
+        plots.plot_confusion(np.array(report["confusion_matrix"]), title, out / "confusion.png", names)
+    )
     return paths
 
 

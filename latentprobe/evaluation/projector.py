@@ -14,6 +14,7 @@ plane, which the 3-d PCA view draws (rotated) with 100% of the variance describe
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,11 +42,19 @@ def sprite_image(x: np.ndarray) -> np.ndarray:
 
 
 def write_projector(
-    log_dir: Path, z: np.ndarray, y: np.ndarray, x: np.ndarray | None, name: str = "test_latents"
+    log_dir: Path,
+    z: np.ndarray,
+    y: np.ndarray,
+    x: np.ndarray | None,
+    class_names: Sequence[str] | None = None,
+    name: str = "test_latents",
 ) -> Path:
     """Write latents ``z`` with labels ``y`` (and a sprite of images ``x``) for the projector.
 
-    A latent narrower than :data:`MIN_COLUMNS` is written with zero columns appended.
+    The metadata has a header line and two columns: ``class`` (the name of the class, from
+    ``class_names``; the number without them) and ``label`` (the class number), so the projector can
+    colour and search the points by either. A latent narrower than :data:`MIN_COLUMNS` is written with
+    zero columns appended.
 
     Returns:
         The path of ``projector_config.pbtxt``.
@@ -58,8 +67,10 @@ def write_projector(
     tensors = io.StringIO()
     np.savetxt(tensors, z, delimiter="\t", fmt="%.6g")
     rundir.write_text(log_dir / rundir.PROJECTOR_TENSORS, tensors.getvalue())
-    # A single column: no header line (the projector's convention).
-    rundir.write_text(log_dir / rundir.PROJECTOR_METADATA, "".join(f"{int(label)}\n" for label in y))
+    names = [_tsv_cell(n) for n in class_names] if class_names is not None else None
+    rows = [f"{names[int(k)] if names else int(k)}\t{int(k)}\n" for k in y]
+    # Two columns: a header line first (the projector's convention).
+    rundir.write_text(log_dir / rundir.PROJECTOR_METADATA, "class\tlabel\n" + "".join(rows))
     config = ProjectorConfig()
     embedding = config.embeddings.add()
     embedding.tensor_name = name
@@ -74,3 +85,8 @@ def write_projector(
     path = log_dir / rundir.PROJECTOR_CONFIG
     rundir.write_text(path, text_format.MessageToString(config))
     return path
+
+
+def _tsv_cell(text: str) -> str:
+    """``text`` as one TSV cell: tabs and line breaks would split it, so they become spaces."""
+    return " ".join(str(text).replace("\t", " ").splitlines()) or "?"

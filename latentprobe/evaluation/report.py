@@ -8,6 +8,8 @@ from latentprobe.text_table import align_columns
 
 #: Feature sets probed: the run's encoder, then the controls (:mod:`.controls`).
 FEATURES = ("encoder", "random_encoder", "pca", "pixels")
+#: Width of the report's per-class lines (compare's default table width).
+WIDTH = 100
 
 
 def headline_metrics(report: dict[str, Any]) -> dict[str, float]:
@@ -60,10 +62,36 @@ def render_report(report: dict[str, Any]) -> str:
     if test is not None:
         units += f"   test/reconstruction_loss {test.get('reconstruction_loss', float('nan')):.4f}"
     text += [chance, units]
+    names = class_names(report)
+    per_class = report.get("per_class_accuracy") or []
+    if per_class:
+        main = report["main_probe"]
+        accuracies = [f"{names[k]} {_fmt(a)}" for k, a in enumerate(per_class)]
+        text += _wrap(f"test accuracy per class ({main['probe']}@{main['budget']})", accuracies)
     if "area_share" in latent:
-        shares = " ".join(f"{k}:{s:.2f}" for k, s in enumerate(latent["area_share"]["share"]))
-        text.append(f"latent area share per class  {shares}")
+        shares = [f"{names[k]} {s:.2f}" for k, s in enumerate(latent["area_share"]["share"])]
+        text += _wrap("latent area share per class", shares)
     return "\n".join(text) + "\n"
+
+
+def _wrap(title: str, items: list[str], width: int = WIDTH) -> list[str]:
+    """``title`` then ``items`` two spaces apart, in lines of at most ``width`` characters where the
+    items allow; a class name (``Ankle boot``) is never split from its number."""
+    lines = [title]
+    for item in items:
+        if len(lines[-1]) + 2 + len(item) > width and lines[-1].strip():
+            lines.append("   ")
+        lines[-1] += f"  {item}"
+    return lines
+
+
+def class_names(report: dict[str, Any]) -> list[str]:
+    """The report's class names; ``"0".."K-1"`` for an eval.json written before it held them."""
+    names = report.get("class_names")
+    if names:
+        return [str(n) for n in names]
+    count = len(report.get("confusion_matrix") or report.get("per_class_accuracy") or [])
+    return [str(k) for k in range(count)]
 
 
 def _fmt(value: float | None) -> str:

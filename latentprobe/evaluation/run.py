@@ -335,6 +335,9 @@ def _report(
         "probes": read["probes"],
         "clustering": read["clustering"],
         "main_probe": read["main_probe"],
+        # The name of each class, in the order of per_class_accuracy, the confusion matrix's rows and
+        # columns and latent.area_share.
+        "class_names": list(splits.class_names),
         "per_class_accuracy": read["per_class_accuracy"],
         "confusion_matrix": read["confusion_matrix"],
         "online_offline": gap,
@@ -369,7 +372,9 @@ def _plots(
 def _projector(run_dir: Path, splits: data_mod.Splits, z_test: np.ndarray) -> str:
     """The test latents for TensorBoard's projector, beside eval's images; returns the config's path."""
     x_sprite = splits.test.x if splits.is_image else None
-    path = projector.write_projector(run_dir / rundir.TB / rundir.TB_EVAL, z_test, splits.test.y, x_sprite)
+    path = projector.write_projector(
+        run_dir / rundir.TB / rundir.TB_EVAL, z_test, splits.test.y, x_sprite, splits.class_names
+    )
     return str(path.relative_to(run_dir))
 
 

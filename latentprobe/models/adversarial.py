@@ -1,4 +1,5 @@
-"""The adversarial autoencoder (Makhzani et al. 2015, "Adversarial Autoencoders"; the semi-supervised AAE on 1000 MNIST labels).
+"""The adversarial autoencoder (Makhzani et al. 2015, "Adversarial Autoencoders"; the semi-supervised AAE
+on 1000 MNIST labels).
 
 Discriminators impose priors on the code: ``d_gauss`` a Gaussian N(0, prior_std^2) on ``z`` and, when
 semi-supervised, ``d_cat`` a uniform categorical on the encoder's softmax head ``y``. The decoder then

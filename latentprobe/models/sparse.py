@@ -9,8 +9,9 @@ even when ``weight_decay`` is 0, where it adds nothing to the loss).
 
 Scale: the weights apply to the loss as this package computes it: reconstruction SUMMED over input
 dimensions and the KL SUMMED over code units, Ng's convention. A weight calibrated against a per-pixel
-MEAN loss (Keras's default, as in the sparse autoencoder notebook) is D times too small here (D input dimensions); one calibrated on
-a KL averaged over U units is U times too large. The notebook's beta 3 (both means) is 3 * 784 / 32 = 73.5
+MEAN loss (Keras's default, as in the sparse autoencoder notebook) is D times too small here (D input
+dimensions); one calibrated on a KL averaged over U units is U times too large. The notebook's beta 3
+(both means) is 3 * 784 / 32 = 73.5
 here; see configs/reference/sparse-784-32-mnist.yaml.
 """
 

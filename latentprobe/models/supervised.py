@@ -1,4 +1,5 @@
-"""The supervised baseline (the semi-supervised AAE article's "basic NN classifier"): the encoder trained as a classifier.
+"""The supervised baseline (the semi-supervised AAE article's "basic NN classifier"): the encoder trained
+as a classifier.
 
 The encoder's architecture gets a softmax head ``y`` on its code ``z`` and is trained from scratch by
 cross-entropy on the labeled subset alone; the unlabeled train split and the decoder are never used.
