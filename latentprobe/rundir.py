@@ -400,7 +400,11 @@ def _runs_under(
         return []
     visited.add(real)
     if is_run_dir(directory):
-        return [directory]
+        foreign = _not_ours(directory) if on_skip is not None else None
+        if foreign is None:
+            return [directory]
+        on_skip(f"skipped: {directory}: not a latentprobe run ({foreign})")
+        return []
     listed: list[Path] = []
     try:
         if (directory / STUDY).is_file():
@@ -428,6 +432,30 @@ def _runs_under(
         if not child.name.startswith(".") and _is_dir(child):
             found.extend(_runs_under(child, visited, on_skip))
     return found
+
+
+def _not_ours(directory: Path) -> str | None:
+    """Why a folder that looks like a run (a config.yaml or summary.json) is another tool's, or None.
+
+    A run of ours has a summary.json with a schema version we read, or (still running, or killed) a
+    config.yaml that is a latentprobe config.
+    """
+    if (directory / SUMMARY).is_file():
+        try:
+            read_summary(directory)
+        except RunDirError as e:
+            if not (directory / CONFIG).is_file():
+                return str(e).removeprefix(f"{directory / SUMMARY}: ")
+        return None
+    from latentprobe import config as config_mod  # config imports nothing of rundir
+
+    try:
+        config_mod.load(directory / CONFIG)
+    except RunDirError:
+        return None
+    except Exception as e:  # noqa: BLE001 - a ConfigError, or a file YAML cannot read
+        return f"{CONFIG}: {str(e).removeprefix(str(directory / CONFIG)).lstrip(':0123456789 ')}"
+    return None
 
 
 def _is_dir(path: Path) -> bool:

@@ -68,3 +68,22 @@ def test_eval_of_a_model_file_says_how_to_probe_it(tmp_path):
     path.write_bytes(b"PK")
     line = one_error_line(runner.invoke(app, ["eval", str(path)]))
     assert "not a directory (a saved model: to probe an encoder, name it under model.kind: pretrained" in line
+
+
+def test_a_directory_search_skips_folders_of_other_tools(tmp_path):
+    other = tmp_path / "other-tool"
+    other.mkdir()
+    (other / rundir.CONFIG).write_text("learning_rate: 0.1\nlayers: 3\n")  # not ours, and no summary
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / rundir.CONFIG).write_text(config.dump(config.from_dict(tiny_config(tmp_path))))
+    foreign = tmp_path / "foreign-summary"
+    foreign.mkdir()
+    (foreign / rundir.SUMMARY).write_text('{"accuracy": 0.9}')
+    skipped: list[str] = []
+    assert rundir.find_runs([tmp_path], on_skip=skipped.append) == [killed]  # reported by eval as killed
+    assert len(skipped) == 2
+    assert skipped[0].startswith(f"skipped: {foreign}: not a latentprobe run (no schema_version")
+    assert skipped[1].startswith(f"skipped: {other}: not a latentprobe run (config.yaml: ")
+    assert "learning_rate: unknown key" in skipped[1]
+    assert rundir.find_runs([tmp_path]) == [foreign, killed, other]  # compare's search, as before
