@@ -13,7 +13,7 @@ index; None: its only output), flattened to (batch, features).
 
 :class:`PretrainedEncoder` fits the :class:`~latentprobe.models.autoencoder.Autoencoder` interface that
 the strategies, ``metrics.measure`` and eval read (``probe_features``, ``compute_terms``, ``decoder``).
-:func:`wrap` makes one from an in-memory model (the Python API, :func:`latentprobe.api.probe`).
+The Python API (:func:`latentprobe.api.probe`) wraps a caller's in-memory model in one too, unfrozen.
 """
 
 from __future__ import annotations
