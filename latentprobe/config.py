@@ -64,6 +64,14 @@ class ModelConfig:
     hidden: tuple[int, ...] = field(default=(128, 64), metadata=positive())
     activation: str = "relu"
     reconstruction_loss: Literal["bce", "mse"] = "bce"
+    # kind 'pretrained' only (PRETRAINED_KEYS; see latentprobe.models.pretrained): a saved Keras encoder,
+    # which of its outputs is the code, an optional decoder, the input range it expects, and modules to
+    # import first (where its custom layers are registered).
+    encoder: str | None = None
+    output: str | int | None = field(default=None, metadata={"min": 0})
+    decoder: str | None = None
+    input_range: Literal["unit", "symmetric", "byte", "standardized"] = "unit"
+    imports: tuple[str, ...] = ()
     # The variant's settings (an instance of its Settings class); YAML key: model.<block> (kinds.py).
     settings: Any = field(default=None, metadata=NOT_A_KEY)
 
@@ -321,6 +329,40 @@ def _check_consistency(config: RunConfig) -> None:
     _check_contradictions(config)
 
 
+#: The model kind that measures an encoder trained elsewhere, and the keys only it reads.
+PRETRAINED = kinds.PRETRAINED
+PRETRAINED_KEYS = ("encoder", "output", "decoder", "input_range", "imports")
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _check_pretrained(config: RunConfig) -> None:
+    """Kind 'pretrained' needs an encoder and trains only the probe; its keys mean nothing elsewhere."""
+    model = config.model
+    if model.kind != PRETRAINED:
+        for key in PRETRAINED_KEYS:
+            if getattr(model, key) != getattr(ModelConfig, key):
+                raise ConfigError(f"model.{key}", f"only applies to model.kind '{PRETRAINED}'")
+        return
+    if not model.encoder:
+        raise ConfigError(
+            "model.encoder", "kind 'pretrained' needs the path of a saved Keras encoder (.keras or .h5)"
+        )
+    for key in ("encoder", "decoder"):
+        value = getattr(model, key)
+        if value is not None and ("\0" in value or not value.strip()):
+            raise ConfigError(f"model.{key}", f"expected a file system path, got {value!r}")
+    for i, name in enumerate(model.imports):
+        if not _MODULE_NAME.match(name):
+            raise ConfigError(
+                f"model.imports[{i}]", f"expected a module name such as my_layers, got {name!r}"
+            )
+    if config.probe.strategy != "frozen":
+        raise ConfigError(
+            "probe.strategy",
+            "kind 'pretrained' trains only the probe on the frozen encoder: use probe.strategy 'frozen'",
+        )
+
+
 def _check_contradictions(config: RunConfig) -> None:
     """Settings each valid alone that cannot hold together, and values the runtime would choke on."""
     data = config.data
@@ -341,6 +383,7 @@ def _check_contradictions(config: RunConfig) -> None:
                 "leaving no training data",
             )
     _check_activation(config.model.activation)
+    _check_pretrained(config)
 
 
 _MAX_SEED = 2**32 - 1

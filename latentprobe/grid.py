@@ -124,7 +124,7 @@ def expand_grid(
     # The settings block each run's kind reads (its own name, or an import path's class's kind).
     run_blocks = {kinds_mod.block_of(kind) for kind in kinds}
     # An unknown kind (a typo) is named by validation below, before a block without runs is.
-    for kind in blocks if run_blocks <= variant_kinds else ():
+    for kind in blocks if run_blocks <= {*variant_kinds, config_mod.PRETRAINED} else ():
         if kind not in run_blocks:
             present = ", ".join(sorted(map(str, kinds)))
             raise error(
@@ -138,13 +138,14 @@ def expand_grid(
                 axis.label, f"varies a setting of kind '{parts[1]}', but runs of kind {other} have none"
             )
 
-    configs = []
+    configs, unused = [], []
     for index, combo in enumerate(combos):
         run_raw = _with_values(base, axes, combo)
         kind = _value_at(run_raw, "model.kind", defaults)
         block = kinds_mod.block_of(kind) if isinstance(kind, str) else None
         if block in blocks and isinstance(run_raw.get("model"), dict):
             run_raw["model"][block] = _merge_block(blocks[block], run_raw["model"].get(block))
+        unused.append(_drop_pretrained_keys(run_raw, kind, config_mod.PRETRAINED in kinds))
         try:
             configs.append(config_mod.from_dict(run_raw))
         except ConfigErrors as exc:  # every mistake, each where it came from, in file order
@@ -152,12 +153,17 @@ def expand_grid(
             raise ConfigErrors(sorted(located, key=config_mod.file_order)) from None
         except ConfigError as exc:
             raise _locate(exc, axes, combo, index, error) from None
+    configs, combos, unused = _distinct(configs, combos, unused)
 
     varying = [axis for axis in axes if len(axis.values) > 1]
-    names = _run_names(configs, varying, combos, [axes.index(a) for a in varying])
+    names = _run_names(configs, varying, combos, [axes.index(a) for a in varying], unused)
     runs = [
-        GridRun(name, {axis.key: combo[axes.index(axis)] for axis in varying}, cfg)
-        for name, combo, cfg in zip(names, combos, configs, strict=True)
+        GridRun(
+            name,
+            {axis.key: None if axis.key in skip else combo[axes.index(axis)] for axis in varying},
+            cfg,
+        )
+        for name, combo, cfg, skip in zip(names, combos, configs, unused, strict=True)
     ]
     return Grid(tuple(a.key for a in varying), {a.key: list(a.values) for a in axes}, runs)
 
@@ -321,29 +327,98 @@ def _locate(
     return error(exc.key, problem)
 
 
+def _drop_pretrained_keys(run_raw: dict[str, Any], kind: Any, any_pretrained: bool) -> frozenset[str]:
+    """Keys a run does not read, taken out of its raw config; returns them as dotted keys.
+
+    A pretrained run takes its latent size from its encoder (``model.latent`` is not read); in a study
+    that has pretrained runs, the other kinds' runs do not read ``model.encoder`` and its kin.
+    """
+    model = run_raw.get("model")
+    if not isinstance(model, dict):
+        return frozenset()
+    if kind == config_mod.PRETRAINED:
+        keys = ("latent",)
+    elif any_pretrained:
+        keys = config_mod.PRETRAINED_KEYS
+    else:
+        return frozenset()
+    for key in keys:
+        model.pop(key, None)
+    return frozenset(f"model.{key}" for key in keys)
+
+
+def _distinct(
+    configs: list[RunConfig], combos: list[tuple[Any, ...]], unused: list[frozenset[str]]
+) -> tuple[list[RunConfig], list[tuple[Any, ...]], list[frozenset[str]]]:
+    """The first of each set of equal configs: combinations that differ only in keys their runs do not
+    read (an ``ae`` run of a grid over ``model.encoder``) are one run."""
+    seen: set[str] = set()
+    keep = []
+    for i, cfg in enumerate(configs):
+        token = json.dumps(config_mod.to_dict(cfg), sort_keys=True, default=str)
+        if token not in seen:
+            seen.add(token)
+            keep.append(i)
+    return [configs[i] for i in keep], [combos[i] for i in keep], [unused[i] for i in keep]
+
+
 # --------------------------------------------------------------------------------------------------
 # Run directory names
 
 
 def _run_names(
-    configs: list[RunConfig], varying: list[_Axis], combos: list[tuple[Any, ...]], positions: list[int]
+    configs: list[RunConfig],
+    varying: list[_Axis],
+    combos: list[tuple[Any, ...]],
+    positions: list[int],
+    unused: list[frozenset[str]],
 ) -> list[str]:
-    tagged = [a for a in varying if a.key not in ("model.kind", "model.latent", "seed")]
+    untagged = ("model.kind", "model.latent", "seed", "model.encoder")
+    tagged = [a for a in varying if a.key not in untagged]
     titles = _titles([a.key for a in tagged])
     tags_by_axis = {a.key: _axis_tags(a, titles[a.key]) for a in tagged}
     # A kind by its settings block's name (an import path's class's kind), unless two kinds share one.
     shown = {cfg.model.kind: kinds_mod.block_of(cfg.model.kind) for cfg in configs}
     if len(set(shown.values())) < len(shown):
         shown = {kind: kind for kind in shown}
+    encoders = next((a for a in varying if a.key == "model.encoder"), None)
     names = []
-    for cfg, combo in zip(configs, combos, strict=True):
-        parts = [_sanitize(shown[cfg.model.kind]), f"z{cfg.model.latent}", f"s{cfg.seed}"]
+    for cfg, combo, skip in zip(configs, combos, unused, strict=True):
+        parts = [_sanitize(shown[cfg.model.kind]), _code_segment(cfg, encoders), f"s{cfg.seed}"]
         for axis in tagged:
+            if axis.key in skip:  # a key this run does not read: its value is no part of its name
+                continue
             value = combo[positions[varying.index(axis)]]
             parts.append(tags_by_axis[axis.key][axis.values.index(value)])
         names.append("-".join(parts))
     assert len(set(names)) == len(names), names  # guaranteed: one segment per axis, distinct per axis
     return names
+
+
+def run_name(cfg: RunConfig) -> str:
+    """A single run's directory name: ``<kind>-z<latent>-s<seed>``; ``pretrained-<encoder stem>-s<seed>``."""
+    return "-".join([_sanitize(kinds_mod.block_of(cfg.model.kind)), _code_segment(cfg, None), f"s{cfg.seed}"])
+
+
+def _code_segment(cfg: RunConfig, encoders: _Axis | None) -> str:
+    """``z<latent>``; for a pretrained run, its encoder file's stem (``my_encoder`` for
+    ``models/my_encoder.keras``). Where a grid's encoders share a stem, their position in the list is
+    added (``encoder0``, ``encoder1``), so every encoder gets a directory of its own."""
+    if cfg.model.kind != config_mod.PRETRAINED or not cfg.model.encoder:
+        return f"z{cfg.model.latent}"
+    stem = _stem(cfg.model.encoder)
+    if encoders is not None:
+        stems = [_stem(v) if isinstance(v, str) else "" for v in encoders.values]
+        if len({s.lower() for s in stems}) < len(stems) or not all(stems):
+            return f"{stem}{encoders.values.index(cfg.model.encoder)}"
+    return stem
+
+
+def _stem(path: str) -> str:
+    stem = Path(path.rstrip("/")).name
+    for suffix in (".keras", ".h5", ".hdf5"):
+        stem = stem.removesuffix(suffix)
+    return _sanitize(stem) or "encoder"
 
 
 def _titles(keys: list[str]) -> dict[str, str]:

@@ -35,6 +35,9 @@ from latentprobe.settings import VARIANT_SETTINGS, choice_problem
 
 #: The entry-point group installed packages register model kinds under.
 ENTRY_POINT_GROUP = "latentprobe.models"
+#: The kind of an encoder trained elsewhere (``model.encoder``): no variant class, no settings; nothing of
+#: it trains (latentprobe.models.pretrained loads it).
+PRETRAINED = "pretrained"
 #: The config key every resolution error names.
 KEY = "model.kind"
 
@@ -86,7 +89,7 @@ def entry_points() -> dict[str, importlib.metadata.EntryPoint]:
 
 def names() -> list[str]:
     """Every kind a config can name without an import path: built-in, then installed, sorted."""
-    return sorted(VARIANT_SETTINGS) + sorted(entry_points())
+    return sorted([*VARIANT_SETTINGS, PRETRAINED]) + sorted(entry_points())
 
 
 def blocks(kinds: Any = ()) -> set[str]:
@@ -121,6 +124,8 @@ def resolve(kind: str) -> Kind:
     """
     if kind in VARIANT_SETTINGS:
         return Kind(kind, kind, VARIANT_SETTINGS[kind], "builtin")
+    if kind == PRETRAINED:
+        return Kind(kind, kind, None, "builtin")
     if kind in entry_points():
         ep = entry_points()[kind]
         dist = getattr(ep.dist, "name", None) or "an installed package"

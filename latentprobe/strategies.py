@@ -289,21 +289,35 @@ class AlternatingStrategy(Strategy):
 
 
 class FrozenStrategy(Strategy):
-    """Train the autoencoder ``train.epochs``, freeze the encoder, train the probe ``probe.epochs``."""
+    """Train the autoencoder ``train.epochs``, freeze the encoder, train the probe ``probe.epochs``.
+
+    A pretrained encoder (kind ``pretrained``) is frozen from the start: only the probe's epochs run.
+    """
 
     def describe(self) -> dict[str, Any]:
         return {"name": "frozen", "probe_batches": "passes over the labeled subset, encoder frozen"}
 
     def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
-        for epoch in range(start_epoch + 1, self.cfg.train.epochs + 1):
+        ae_epochs = autoencoder_epochs(self.cfg)
+        for epoch in range(start_epoch + 1, ae_epochs + 1):
             train, samples = self.run_ae_epoch()
             yield EpochRecord(epoch, "autoencoder", train, samples)
         # Frozen for real, not just left out of the probe's variable list: a later fit() or optimizer
         # built on this encoder sees no trainable weights. (A run resumed in the probe phase gets here too.)
         self.model.encoder.trainable = False
-        for i in range(max(1, start_epoch - self.cfg.train.epochs + 1), self.cfg.probe.epochs + 1):
+        for i in range(max(1, start_epoch - ae_epochs + 1), self.cfg.probe.epochs + 1):
             train, samples = self.run_probe_epoch()
-            yield EpochRecord(self.cfg.train.epochs + i, "probe", train, samples)
+            yield EpochRecord(ae_epochs + i, "probe", train, samples)
+
+
+def autoencoder_epochs(cfg: Any) -> int:
+    """Epochs that train the autoencoder: ``train.epochs``; none for a pretrained encoder."""
+    return 0 if cfg.model.kind == "pretrained" else cfg.train.epochs
+
+
+def total_epochs(cfg: Any) -> int:
+    """Every epoch of a run: the autoencoder's, plus the frozen strategy's probe epochs."""
+    return autoencoder_epochs(cfg) + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
 
 
 def _all_finite(values: list[Any]):

@@ -35,12 +35,16 @@ def build(
     model_cfg: Any, latent: int, input_shape: Sequence[int], num_classes: int, seed: int
 ) -> Autoencoder:
     """Build the variant ``model_cfg.kind`` (built in, installed or an import path) with a latent of
-    size ``latent``.
+    size ``latent`` (or load kind ``pretrained``'s encoder, whose latent size is its own).
 
     ``seed`` seeds the variant's noise and samples (derived from the run's seed by ``components``), so
     building a model draws nothing for them from a global RNG.
     """
     from latentprobe import kinds
 
+    if model_cfg.kind == kinds.PRETRAINED:  # not a variant (nothing of it trains): a Keras file, loaded
+        from latentprobe.models import pretrained
+
+        return pretrained.load(model_cfg, input_shape)
     cls = kinds.resolve(model_cfg.kind).load()
     return cls.build_from_config(model_cfg, latent, input_shape, num_classes, seed=seed)
