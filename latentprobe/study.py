@@ -445,11 +445,12 @@ def check_encoders(
     runs = [run for run in grid.runs if run.config.model.kind == config_mod.PRETRAINED]
     if not runs:
         return
-    from latentprobe import data
-    from latentprobe.models import pretrained
     from latentprobe.runtime import import_tensorflow
 
-    import_tensorflow()
+    import_tensorflow()  # first: latentprobe.models imports Keras, which would start TensorFlow loudly
+    from latentprobe import data
+    from latentprobe.models import pretrained
+
     seen = set()
     for run in runs:
         model_cfg = run.config.model
