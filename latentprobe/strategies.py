@@ -3,12 +3,15 @@ autoencoder's, and the probe itself (its head, optimizer and trackers).
 
 ``STRATEGIES`` maps ``probe.strategy`` to a class whose ``run()`` yields one record per epoch:
 
-- ``alternating`` (the blog post "Monitoring embedded space quality for classification"): the autoencoder and the probe take turns, every step or every epoch.
-- ``frozen`` ("Autoencoders as Classifiers"): train the autoencoder, then freeze the encoder and train the probe alone.
+- ``alternating`` (the blog post "Monitoring embedded space quality for classification"): the autoencoder
+  and the probe take turns, every step or every epoch.
+- ``frozen`` ("Autoencoders as Classifiers"): train the autoencoder, then freeze the encoder and train the
+  probe alone.
 
 In both the probe reads ``stop_gradient`` latents and owns its optimizer, so probe training can never
 move the encoder. Each epoch is one compiled call over data held as tensors: the batch loop runs inside
 the graph (``tf.range``), with a seeded NumPy permutation per epoch as the only input that changes.
+Whether XLA compiles that loop is :func:`resolve_jit_compile`'s decision (``train.jit_compile: auto``).
 """
 
 from __future__ import annotations
@@ -122,12 +125,15 @@ class Strategy:
         self.n = len(x_train)
         self.batch_size = min(cfg.train.batch_size, self.n)
         self.probe_batch_size = min(cfg.probe.batch_size or cfg.train.batch_size, len(self.labeled_idx))
-        jit = cfg.train.jit_compile
-        self._ae_epoch = tf.function(self._ae_epoch_graph, jit_compile=jit)
-        self._probe_epoch = tf.function(self._probe_epoch_graph, jit_compile=jit)
+        on_gpu = "GPU" in self.x.device.upper()  # built under the run's tf.device
+        self.jit_compile = resolve_jit_compile(
+            cfg.train.jit_compile, cfg.model.network, self.n * cfg.train.epochs, on_gpu
+        )
+        self._ae_epoch = tf.function(self._ae_epoch_graph, jit_compile=self.jit_compile)
+        self._probe_epoch = tf.function(self._probe_epoch_graph, jit_compile=self.jit_compile)
 
     def describe(self) -> dict[str, Any]:
-        """How the probe was trained, for summary.json."""
+        """How the probe was trained, for summary.json (with ``jit_compile``: whether XLA compiled it)."""
         raise NotImplementedError
 
     # -- batch indices (NumPy, seeded: the same seed gives the same batches) ---------------------
@@ -221,7 +227,7 @@ class AlternatingStrategy(Strategy):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._step_epoch = tf.function(self._step_epoch_graph, jit_compile=self.cfg.train.jit_compile)
+        self._step_epoch = tf.function(self._step_epoch_graph, jit_compile=self.jit_compile)
 
     @property
     def shares_batches(self) -> bool:
@@ -242,7 +248,12 @@ class AlternatingStrategy(Strategy):
             batches = "its own batch of the labeled subset, encoded after the autoencoder's update"
         else:
             batches = "a pass over the labeled subset after each autoencoder epoch"
-        return {"name": "alternating", "every": every, "probe_batches": batches}
+        return {
+            "name": "alternating",
+            "every": every,
+            "probe_batches": batches,
+            "jit_compile": self.jit_compile,
+        }
 
     def step_batches(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """An epoch's (autoencoder, probe, labeled) batch indices for ``every: step``."""
@@ -290,7 +301,11 @@ class FrozenStrategy(Strategy):
     """Train the autoencoder ``train.epochs``, freeze the encoder, train the probe ``probe.epochs``."""
 
     def describe(self) -> dict[str, Any]:
-        return {"name": "frozen", "probe_batches": "passes over the labeled subset, encoder frozen"}
+        return {
+            "name": "frozen",
+            "probe_batches": "passes over the labeled subset, encoder frozen",
+            "jit_compile": self.jit_compile,
+        }
 
     def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
         for epoch in range(start_epoch + 1, self.cfg.train.epochs + 1):
@@ -302,6 +317,33 @@ class FrozenStrategy(Strategy):
         for i in range(max(1, start_epoch - self.cfg.train.epochs + 1), self.cfg.probe.epochs + 1):
             train, samples = self.run_probe_epoch()
             yield EpochRecord(self.cfg.train.epochs + i, "probe", train, samples)
+
+
+#: ``jit_compile: auto`` compiles a dense network's loop with XLA on a CPU only from this many
+#: autoencoder examples per run (train examples x epochs): below it, XLA's compile time (1.5-6 s on a
+#: 2-core CPU) exceeds what its faster steps save (about 5 us per example). See docs/performance.md.
+XLA_MIN_EXAMPLES = 500_000
+
+
+def resolve_jit_compile(setting: bool | str, network: str, examples: int, on_gpu: bool) -> bool:
+    """Whether to XLA-compile the epoch loops: ``train.jit_compile`` true or false as set; ``auto`` where
+    XLA was measured to be faster.
+
+    ``auto`` on a CPU: no XLA for convolutional networks (inside the compiled ``tf.range`` loop, XLA's CPU
+    backend leaves the gradients' convolutions in layouts its Eigen convolution does not take and runs
+    them as naive loops: 30x slower than TensorFlow's own kernels), nor for runs of fewer than
+    :data:`XLA_MIN_EXAMPLES` examples (the compile costs more than it saves); XLA otherwise. On a GPU,
+    ``auto`` is XLA (not measured there; the earlier default).
+
+    Args:
+        network: ``model.network`` (``dense`` or ``conv``).
+        examples: train examples x autoencoder epochs of the run.
+    """
+    if setting != "auto":
+        return bool(setting)
+    if on_gpu:
+        return True
+    return network == "dense" and examples >= XLA_MIN_EXAMPLES
 
 
 def _all_finite(values: list[Any]):

@@ -7,7 +7,7 @@ import pytest
 
 from latentprobe import config, data
 from latentprobe.components import build_components
-from latentprobe.strategies import Probe, build_head, build_optimizer
+from latentprobe.strategies import XLA_MIN_EXAMPLES, Probe, build_head, build_optimizer, resolve_jit_compile
 
 
 def setup(tmp_cfg: dict, n: int | None = None):
@@ -167,3 +167,33 @@ def keras_clone(head):
     twin = keras.models.clone_model(head)
     twin.set_weights(head.get_weights())
     return twin
+
+
+@pytest.mark.parametrize(
+    ("setting", "network", "examples", "on_gpu", "expected"),
+    [
+        ("auto", "conv", 10**8, False, False),  # XLA's CPU convolutions in the loop: 30x slower
+        ("auto", "dense", XLA_MIN_EXAMPLES, False, True),
+        ("auto", "dense", XLA_MIN_EXAMPLES - 1, False, False),  # the compile outweighs the gain
+        ("auto", "conv", 10, True, True),
+        (True, "conv", 10, False, True),
+        (False, "dense", 10**8, True, False),
+    ],
+)
+def test_jit_compile_auto_takes_xla_only_where_it_was_measured_faster(
+    setting, network, examples, on_gpu, expected
+):
+    assert resolve_jit_compile(setting, network, examples, on_gpu) is expected
+
+
+def test_a_conv_run_on_the_cpu_trains_without_xla_by_default_and_says_so():
+    raw = {
+        **SHARED,
+        "model": {"network": "conv", "latent": 2, "hidden": [4]},
+        "data": {"name": "digits", "limit": 200},
+    }
+    cfg, _, _, _, strategy = setup(raw)
+    assert cfg.train.jit_compile == "auto"
+    assert strategy.jit_compile is False
+    assert strategy.describe()["jit_compile"] is False  # summary.json's strategy block
+    assert next(strategy.run()).samples > 0
