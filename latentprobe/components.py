@@ -75,7 +75,13 @@ def build_model(
 def build_components(cfg: RunConfig, splits: Any) -> Components:
     """Build a run's parts for ``splits`` (a :class:`latentprobe.data.Splits`)."""
     return assemble(
-        cfg, splits.train.x, splits.train.y, splits.labeled_idx, splits.input_shape, splits.num_classes
+        cfg,
+        splits.train.x,
+        splits.train.y,
+        splits.labeled_idx,
+        splits.input_shape,
+        splits.num_classes,
+        scale=splits.train.scale,
     )
 
 
@@ -86,13 +92,17 @@ def assemble(
     labeled_idx: np.ndarray,
     input_shape: Sequence[int],
     num_classes: int,
+    scale: float = 1.0,
 ) -> Components:
-    """:func:`build_components` from arrays (the benchmarks hold their data outside ``Splits``)."""
+    """:func:`build_components` from arrays (the benchmarks hold their data outside ``Splits``); the
+    model sees ``x_train / scale`` (uint8 images stay bytes until the compiled step)."""
     model = build_model(cfg, input_shape, num_classes)
     head = build_head(cfg.probe, cfg.model.latent, num_classes)
     probe = Probe(head, build_optimizer(cfg.probe.optimizer, cfg.probe.learning_rate))
     rng = np.random.default_rng([cfg.seed, STREAM_BATCHES])
-    strategy = STRATEGIES[cfg.probe.strategy](model, probe, x_train, y_train, labeled_idx, cfg, rng)
+    strategy = STRATEGIES[cfg.probe.strategy](
+        model, probe, x_train, y_train, labeled_idx, cfg, rng, scale=scale
+    )
     return Components(model, head, probe, strategy)
 
 

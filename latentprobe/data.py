@@ -1,4 +1,4 @@
-"""Datasets: read the arrays, check them, scale them to [0, 1] and divide the train split.
+"""Datasets: read the arrays, check them, divide the train split and say how to scale them to [0, 1].
 
 ``load(cfg, seed)`` returns a ``Splits``: train / validation / test parts, the class-balanced labeled
 subset of ``train`` the probe learns from, and a sha256 that identifies the data. Every problem with the
@@ -32,10 +32,17 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 # eq=False: the fields are arrays, and a generated __eq__ would raise on `==` instead of comparing.
 @dataclass(frozen=True, eq=False)
 class Split:
-    """One part of a dataset: inputs scaled to [0, 1] and integer labels."""
+    """One part of a dataset: inputs as stored, integer labels, and the divisor that maps x to [0, 1].
 
-    x: np.ndarray  # float32, (n,) + input_shape
+    Images with integer pixels stay bytes: ``x`` is uint8 and ``x / scale`` (16 for the digits, 255 for
+    others) is what the networks see, computed batch by batch inside the compiled step
+    (:func:`latentprobe.pixels.scale_batch`). Float images and flat feature vectors are float32 in [0, 1]
+    already, with scale 1.
+    """
+
+    x: np.ndarray  # uint8 or float32, (n,) + input_shape
     y: np.ndarray  # int64, (n,), values 0..K-1
+    scale: float = 1.0  # x / scale lies in [0, 1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,13 +112,16 @@ def load(cfg: Any, seed: int) -> Splits:
     if is_image:
         scale = _image_scale(cfg.name, x_train_raw, x_test_raw)
         x_train, x_val, x_test = (_scale_image(x, scale) for x in (x_train, x_val, x_test_raw))
+        if x_train.dtype != np.uint8:
+            scale = 1.0  # float images were divided on the host
     else:
         x_train, x_val, x_test = _scale_features(x_train, x_val, x_test_raw)
+        scale = 1.0
 
     return Splits(
-        train=Split(x_train, y_train[train_idx]),
-        val=Split(x_val, y_train[val_idx]),
-        test=Split(x_test, y_test),
+        train=Split(x_train, y_train[train_idx], scale),
+        val=Split(x_val, y_train[val_idx], scale),
+        test=Split(x_test, y_test, scale),
         labeled_idx=labeled_idx,
         input_shape=tuple(int(d) for d in x_train.shape[1:]),
         num_classes=num_classes,
@@ -461,12 +471,15 @@ def _image_scale(name: str, x_train: np.ndarray, x_test: np.ndarray) -> float:
 
 
 def _scale_image(x: np.ndarray, scale: float) -> np.ndarray:
-    """Return ``x / scale`` as float32 with a channel axis, allocating one float32 array at most."""
-    if scale == 1.0:
-        scaled = np.asarray(x, dtype=np.float32)
+    """Return images with a channel axis: integer pixels as uint8 (their values, ``scale`` left to the
+    compiled step), float pixels as float32 ``x / scale``; no copy of a uint8 array."""
+    if x.dtype.kind in "biu":
+        stored = x.astype(np.uint8, copy=False)  # _check_pixels: integers in [0, 255]
+    elif scale == 1.0:
+        stored = np.asarray(x, dtype=np.float32)
     else:
-        scaled = np.divide(x, np.float32(scale), dtype=np.float32)
-    return scaled[..., np.newaxis] if scaled.ndim == 3 else scaled
+        stored = np.divide(x, np.float32(scale), dtype=np.float32)
+    return stored[..., np.newaxis] if stored.ndim == 3 else stored
 
 
 def _scale_features(

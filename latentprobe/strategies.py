@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from latentprobe import pixels
 from latentprobe.errors import NonFiniteLoss
 from latentprobe.models import losses
 from latentprobe.models.autoencoder import Autoencoder
@@ -103,7 +104,11 @@ class EpochRecord:
 
 
 class Strategy:
-    """Shared machinery: data as tensors, seeded batch indices, compiled epoch functions."""
+    """Shared machinery: data as tensors, seeded batch indices, compiled epoch functions.
+
+    ``x_train`` is held as it is stored (uint8 images stay bytes on the device); each batch is scaled to
+    [0, 1] (``x / scale``) inside the compiled step, as it is gathered (:meth:`batch`).
+    """
 
     def __init__(
         self,
@@ -114,12 +119,14 @@ class Strategy:
         labeled_idx: np.ndarray,
         cfg: Any,
         rng: np.random.Generator,
+        scale: float = 1.0,
     ):
         self.model = model
         self.probe = probe
         self.cfg = cfg
         self.rng = rng
-        self.x = tf.convert_to_tensor(x_train, dtype=tf.float32)
+        self.x = tf.convert_to_tensor(x_train)  # uint8 or float32, as stored
+        self.scale = pixels.scale_tensor(scale)
         self.y = tf.convert_to_tensor(y_train, dtype=tf.int32)
         self.labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
         self.n = len(x_train)
@@ -159,13 +166,17 @@ class Strategy:
             return np.zeros((steps, 1), np.int64)
         return self.probe_batches(steps=steps)
 
+    def batch(self, x, idx):
+        """Rows ``idx`` of the stored inputs ``x``, scaled to [0, 1] float32: (batch,) + input_shape."""
+        return pixels.scale_batch(tf.gather(x, idx), self.scale)
+
     def _model_step(self, x, y, idx, labeled_idx):
         """One ``train_step``, returning its logs: a model that uses labels gets (x, x_labeled, y_labeled)."""
         if self.model.uses_labels:
             return self.model.train_step(
-                (tf.gather(x, idx), tf.gather(x, labeled_idx), tf.gather(y, labeled_idx))
+                (self.batch(x, idx), self.batch(x, labeled_idx), tf.gather(y, labeled_idx))
             )
-        return self.model.train_step(tf.gather(x, idx))
+        return self.model.train_step(self.batch(x, idx))
 
     # Each returns the number of steps it ran: it stops at the first step whose running losses are not
     # finite (NaN or inf), so a diverged epoch ends there instead of computing on NaN weights.
@@ -182,7 +193,7 @@ class Strategy:
     def _probe_epoch_graph(self, x, y, idx):
         steps = tf.constant(0)
         for i in tf.range(tf.shape(idx)[0]):
-            xb = tf.gather(x, idx[i])
+            xb = self.batch(x, idx[i])
             self.probe.train_step(self.model.probe_features(xb, training=False), tf.gather(y, idx[i]))
             steps += 1
             if not _all_finite([self.probe.loss_tracker.result()]):
@@ -266,11 +277,11 @@ class AlternatingStrategy(Strategy):
         steps = tf.constant(0)
         for i in tf.range(tf.shape(ae_idx)[0]):
             if shared:
-                logs, codes = self.model.fit_batch(tf.gather(x, ae_idx[i]))
+                logs, codes = self.model.fit_batch(self.batch(x, ae_idx[i]))
                 z = self.model.features_from_codes(codes)
             else:
                 logs = self._model_step(x, y, ae_idx[i], labeled_idx[i])
-                z = self.model.probe_features(tf.gather(x, probe_idx[i]), training=False)
+                z = self.model.probe_features(self.batch(x, probe_idx[i]), training=False)
             self.probe.train_step(z, tf.gather(y, probe_idx[i]))
             steps += 1
             if not _all_finite([*logs.values(), self.probe.loss_tracker.result()]):

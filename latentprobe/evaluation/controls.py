@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from latentprobe import components
+from latentprobe import components, pixels
 from latentprobe import data as data_mod
 from latentprobe.metrics import encode
 
@@ -36,15 +36,17 @@ def random_encoder_features(cfg: Any, splits: data_mod.Splits, seed: int) -> tup
     The same seed gives the same features whatever the global RNG state, which is left untouched.
     """
     random_model = components.build_model(cfg, splits.input_shape, splits.num_classes, seed=seed)
-    return encode(random_model, splits.train.x), encode(random_model, splits.test.x)
+    return (
+        encode(random_model, splits.train.x, scale=splits.train.scale),
+        encode(random_model, splits.test.x, scale=splits.test.scale),
+    )
 
 
 def pca_features(splits: data_mod.Splits, latent: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Raw inputs projected onto their first ``latent`` principal components, fitted on train."""
     from sklearn.decomposition import PCA
 
-    x_train = splits.train.x.reshape(len(splits.train.x), -1)
-    x_test = splits.test.x.reshape(len(splits.test.x), -1)
+    x_train, x_test = pixel_features(splits)
     fit_rows = x_train
     if len(x_train) > PCA_MAX_TRAIN:
         fit_rows = x_train[
@@ -56,12 +58,11 @@ def pca_features(splits: data_mod.Splits, latent: int, seed: int) -> tuple[np.nd
 
 
 def pixel_features(splits: data_mod.Splits) -> tuple[np.ndarray, np.ndarray]:
-    """Train and test inputs flattened to one row of pixels each (float32, as the encoder reads them)."""
-    x_train, x_test = splits.train.x, splits.test.x
-    return (
-        x_train.reshape(len(x_train), -1).astype(np.float32, copy=False),
-        x_test.reshape(len(x_test), -1).astype(np.float32, copy=False),
-    )
+    """Train and test inputs flattened to one row of pixels each (float32 in [0, 1], as the encoder reads
+    them: a float32 copy of byte images, made for eval's probes)."""
+    x_train = pixels.scale_array(splits.train.x, splits.train.scale)
+    x_test = pixels.scale_array(splits.test.x, splits.test.scale)
+    return x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
 
 
 def split_key(splits: data_mod.Splits) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from latentprobe import components, rundir
+from latentprobe import components, pixels, rundir
 from latentprobe import config as config_mod
 from latentprobe import data as data_mod
 from latentprobe.errors import RunDirError
@@ -121,7 +121,7 @@ def load_run(run_dir: Path) -> LoadedRun:
 def _measure_test(run: LoadedRun) -> dict[str, float]:
     """The test split's metrics as ``train`` measured them (summary.json), plus chance."""
     splits = run.splits
-    test = measure(run.model, run.head, splits.test.x, splits.test.y)
+    test = measure(run.model, run.head, splits.test.x, splits.test.y, scale=splits.test.scale)
     test["chance_accuracy"] = chance_accuracy(
         splits.train.y[splits.labeled_idx], splits.test.y, splits.num_classes
     )
@@ -131,7 +131,12 @@ def _measure_test(run: LoadedRun) -> dict[str, float]:
 def _features(run: LoadedRun, options: EvalOptions) -> Features:
     """(train, test) features per feature set: the encoder's latents, then the controls'."""
     splits = run.splits
-    features = {"encoder": (encode(run.model, splits.train.x), encode(run.model, splits.test.x))}
+    features = {
+        "encoder": (
+            encode(run.model, splits.train.x, scale=splits.train.scale),
+            encode(run.model, splits.test.x, scale=splits.test.scale),
+        )
+    }
     if options.controls:
         features["random_encoder"] = controls.random_encoder_features(run.cfg, splits, options.seed)
         features["pca"] = controls.pca_features(splits, run.cfg.model.latent, options.seed)
@@ -250,7 +255,9 @@ def _latent_statistics(
     stats = latent_stats.describe_latents(z_test)
     if z_train.shape[1] == 2:
         stats["area_share"] = latent_stats.class_area_share(z_train, splits.train.y, splits.num_classes)
-    stats["variant"] = model.latent_statistics(splits.test.x[:VARIANT_STATS_POINTS])
+    stats["variant"] = model.latent_statistics(
+        pixels.scale_array(splits.test.x[:VARIANT_STATS_POINTS], splits.test.scale)
+    )
     return stats
 
 
@@ -314,7 +321,7 @@ def _plots(
 
 def _projector(run_dir: Path, splits: data_mod.Splits, z_test: np.ndarray) -> str:
     """The test latents for TensorBoard's projector, beside eval's images; returns the config's path."""
-    x_sprite = splits.test.x if splits.is_image else None
+    x_sprite = pixels.scale_array(splits.test.x, splits.test.scale) if splits.is_image else None
     path = projector.write_projector(run_dir / rundir.TB / rundir.TB_EVAL, z_test, splits.test.y, x_sprite)
     return str(path.relative_to(run_dir))
 
