@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentprobe import config, data
+from latentprobe import config, data, pixels
 from latentprobe.components import build_components
 from latentprobe.strategies import XLA_MIN_EXAMPLES, Probe, build_head, build_optimizer, resolve_jit_compile
 
@@ -129,7 +129,7 @@ def test_shared_step_updates_the_probe_from_the_codes_before_the_autoencoder_upd
     batches = [b[:1] for b in strategy.step_batches()]  # one step
     idx = batches[0]
     assert np.array_equal(batches[1], idx)  # the probe's batch is the autoencoder's
-    xb, yb = splits.train.x[idx[0]], splits.train.y[idx[0]]
+    xb, yb = pixels.scale_array(splits.train.x[idx[0]], splits.train.scale), splits.train.y[idx[0]]
     codes_before = model.probe_features(xb).numpy()
     encoder_before = [w.copy() for w in model.encoder.get_weights()]
     # The same head and a fresh optimizer, updated by hand on the pre-update codes.
