@@ -556,25 +556,22 @@ CONV_BATCH = 128
 
 
 def conv_images(name: str, examples: int, synthetic: bool, seed: int) -> tuple[Any, Any, str]:
-    """(x (n, H, W, C) float32 in [0, 1], y (n,) int64, a description) for g-i: ``rgb32`` synthetic
-    32x32x3 images, ``mnist`` MNIST's (synthetic 28x28x1 without the file or with ``synthetic``)."""
+    """(x (n, H, W, C) uint8, y (n,) int64, a description) for g-i: ``rgb32`` synthetic 32x32x3 images,
+    ``mnist`` MNIST's (synthetic 28x28x1 without the file or with ``synthetic``). latentprobe keeps the
+    bytes and scales them in its step; Keras ``fit`` gets ``x / 255`` as float32, as a user would."""
     import numpy as np
 
     path = find_mnist() if name == "mnist" and not synthetic else None
     if name == "mnist" and path is not None:
         with np.load(path) as f:
             x, y = f["x_train"][:examples], f["y_train"][:examples]
-        return (
-            (x[..., np.newaxis] / np.float32(255)).astype(np.float32),
-            y.astype(np.int64),
-            f"mnist ({path})",
-        )
+        return x[..., np.newaxis], y.astype(np.int64), f"mnist ({path})"
     shape = (28, 28, 1) if name == "mnist" else (32, 32, 3)
     rng = np.random.default_rng(seed)
     y = rng.integers(0, CLASSES, size=examples)
     centres = rng.random((CLASSES, *shape), dtype=np.float32)
     x = np.clip(centres[y] + 0.2 * rng.standard_normal((examples, *shape), dtype=np.float32), 0, 1)
-    return x.astype(np.float32), y.astype(np.int64), f"synthetic {'x'.join(map(str, shape))}"
+    return np.round(255 * x).astype(np.uint8), y.astype(np.int64), f"synthetic {'x'.join(map(str, shape))}"
 
 
 class KerasFitConv:
@@ -589,7 +586,7 @@ class KerasFitConv:
         inputs = keras.Input(shape=shape)
         self.autoencoder = keras.Model(inputs, decoder(encoder(inputs)["z"]))
         self.autoencoder.compile(optimizer="adam", loss="binary_crossentropy", jit_compile=True)
-        self.keras, self.x = keras, x
+        self.keras, self.x = keras, x.astype("float32") / 255.0
 
     def epoch(self) -> Epoch:
         timer = _EpochTimer(self.keras)
@@ -633,7 +630,7 @@ def measure_conv(args: argparse.Namespace, keras: Any, tf: Any, loads: list[floa
         resolved = {}
         for key, strategy in (("h", "frozen"), ("i", "alternating")):
             cfg = dataclasses.replace(conv_config(strategy, jit, rounds), seed=args.seed)
-            built = assemble(cfg, x, y, np.arange(len(x)), x.shape[1:], CLASSES).strategy
+            built = assemble(cfg, x, y, np.arange(len(x)), x.shape[1:], CLASSES, scale=255.0).strategy
             resolved[key] = built.jit_compile
             methods[key] = LatentprobeRecords(key, built)
         times: dict[str, list[Epoch]] = {key: [] for key in methods}
