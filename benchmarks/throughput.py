@@ -25,7 +25,8 @@ and, on the convolutional network (``model.network: conv``, filters 32 and 64, l
 Adam, op determinism on as in a run), images per second on 32x32x3 images (synthetic) and on MNIST's
 28x28x1 images of
 
-  g) plain ``keras.Model.fit`` of the same encoder and decoder layers, ``jit_compile=True``;
+  g) plain ``keras.Model.fit`` of the same encoder and decoder layers, ``jit_compile=True`` (which Keras
+     turns off under op determinism: ``setup.conv_*.g_keras_jit_compile`` says what ran);
   h) latentprobe's ``frozen`` strategy's autoencoder phase (the autoencoder alone, as g);
   i) latentprobe's ``alternating`` strategy, ``every: step`` (the autoencoder and the probe).
 
@@ -585,7 +586,12 @@ class KerasFitConv:
         decoder = build_conv_decoder(LATENT, CONV_HIDDEN, shape)
         inputs = keras.Input(shape=shape)
         self.autoencoder = keras.Model(inputs, decoder(encoder(inputs)["z"]))
-        self.autoencoder.compile(optimizer="adam", loss="binary_crossentropy", jit_compile=True)
+        with warnings.catch_warnings():  # Keras says so when it turns XLA off (below)
+            warnings.simplefilter("ignore", UserWarning)
+            self.autoencoder.compile(optimizer="adam", loss="binary_crossentropy", jit_compile=True)
+        # Keras turns XLA off for a model when op determinism is on (keras/src/trainers/trainer.py,
+        # model_supports_jit): what fit runs here is TensorFlow's graph with its own kernels.
+        self.jit_compile = bool(self.autoencoder.jit_compile)
         self.keras, self.x = keras, x.astype("float32") / 255.0
 
     def epoch(self) -> Epoch:
@@ -654,6 +660,7 @@ def measure_conv(args: argparse.Namespace, keras: Any, tf: Any, loads: list[floa
             "examples": len(x),
             "input_shape": list(x.shape[1:]),
             "latentprobe_jit_compile": {"setting": args.conv_jit_compile, **resolved},
+            "g_keras_jit_compile": {"requested": True, "effective": methods["g"].jit_compile},
             "h_over_g_autoencoder_images": rates["h"]["autoencoder_samples_per_second"] / g,
             "i_over_g_autoencoder_images": rates["i"]["autoencoder_samples_per_second"] / g,
         }

@@ -95,6 +95,8 @@ def test_throughput_benchmark_prints_one_json_object_with_every_figure():
         setup = report["setup"]["conv"][f"conv_{data}"]
         assert setup["input_shape"] == shape
         assert setup["latentprobe_jit_compile"] == {"setting": "auto", "h": False, "i": False}  # on a CPU
+        # Keras turns fit's XLA off under op determinism, which the conv part turns on as a run does.
+        assert setup["g_keras_jit_compile"] == {"requested": True, "effective": False}
         assert math.isclose(
             ratios[f"i_over_g_autoencoder_images_{data}"],
             i["autoencoder_samples_per_second"] / g["autoencoder_samples_per_second"],
