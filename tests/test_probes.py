@@ -197,3 +197,32 @@ def test_a_conv_run_on_the_cpu_trains_without_xla_by_default_and_says_so():
     assert strategy.jit_compile is False
     assert strategy.describe()["jit_compile"] is False  # summary.json's strategy block
     assert next(strategy.run()).samples > 0
+
+
+@pytest.mark.parametrize("scale", [16.0, 255.0])  # the digits' own; 255 has no exact reciprocal
+def test_byte_images_train_to_the_same_bits_as_their_float32_copy(scale):
+    """The strategy holds the uint8 split (no float32 copy) and scales each batch in its compiled step;
+    weights and metrics come out bit for bit as when it is given NumPy's float32 ``x / scale``."""
+    import tensorflow as tf
+
+    from latentprobe import metrics, train
+    from latentprobe.components import assemble
+
+    raw = {**SHARED, "data": {"name": "digits", "limit": 400}, "train": {"epochs": 2, "batch_size": 64}}
+    cfg = config.from_dict(raw).expand()[0]
+    splits = data.load(cfg.data, cfg.seed)
+    x = splits.train.x
+    assert x.dtype == np.uint8 and splits.train.scale == 16.0
+    runs = {}
+    for name, (x_in, divisor) in {"bytes": (x, scale), "float32": (x / np.float32(scale), 1.0)}.items():
+        train.seed_everything(cfg.seed)
+        parts = assemble(cfg, x_in, splits.train.y, splits.labeled_idx, splits.input_shape, 10, scale=divisor)
+        assert parts.strategy.x.dtype == (tf.uint8 if name == "bytes" else tf.float32)
+        assert parts.strategy.x.shape.num_elements() * parts.strategy.x.dtype.size == x_in.nbytes
+        history = [r.train for r in parts.strategy.run()]
+        val_x = splits.val.x if name == "bytes" else splits.val.x / np.float32(scale)
+        val = metrics.measure(parts.model, parts.head, val_x, splits.val.y, scale=divisor)
+        runs[name] = (history, val, parts.model.get_weights())
+    assert runs["bytes"][0] == runs["float32"][0] and runs["bytes"][1] == runs["float32"][1]
+    for a, b in zip(runs["bytes"][2], runs["float32"][2], strict=True):
+        assert a.tobytes() == b.tobytes()
