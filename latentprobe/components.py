@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from latentprobe import models, rundir
+from latentprobe import schedules as schedules_mod
 from latentprobe.config import RunConfig
 from latentprobe.errors import RunDirError
 from latentprobe.models.autoencoder import Autoencoder
@@ -36,6 +37,8 @@ class Components:
     head: keras.Model
     probe: Probe
     strategy: Strategy
+    # "train" and "probe": each block's learning-rate schedule (latentprobe.schedules.plan).
+    schedules: dict[str, schedules_mod.BlockSchedule] = field(default_factory=dict)
 
 
 def derived_seed(seed: int, stream: int) -> int:
@@ -55,20 +58,35 @@ def isolated_python_random(seed: int) -> Iterator[None]:
 
 
 def build_model(
-    cfg: RunConfig, input_shape: Sequence[int], num_classes: int, seed: int | None = None
+    cfg: RunConfig,
+    input_shape: Sequence[int],
+    num_classes: int,
+    seed: int | None = None,
+    schedule: schedules_mod.BlockSchedule | None = None,
 ) -> Autoencoder:
     """The variant ``cfg.model.kind`` through the registry, compiled with its optimizer (slots built).
 
     Args:
         seed: draw the initial weights from this seed, leaving every global RNG as it was (eval's
             random-encoder control). None: draw from the global state the run seeded (``train``).
+        schedule: ``train``'s learning-rate schedule; None: the constant ``train.learning_rate``.
     """
     model_seed = derived_seed(cfg.seed if seed is None else seed, STREAM_MODEL)
     context = contextlib.nullcontext() if seed is None else isolated_python_random(seed)
     with context:
         model = models.build(cfg.model, cfg.model.latent, input_shape, num_classes, seed=model_seed)
-    model.compile(optimizer=build_optimizer(cfg.train.optimizer, cfg.train.learning_rate))
+
+    def optimizer(base: float) -> keras.optimizers.Optimizer:
+        rate = schedule.learning_rate(base) if schedule is not None else base
+        return build_optimizer(cfg.train.optimizer, rate)
+
+    model.compile(optimizer=optimizer(cfg.train.learning_rate))
     model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
+    # A variant with optimizers of its own (the AAE's phases): train.optimizer's kind and settings and
+    # train.schedule's shape, each at its own base rate.
+    rates = getattr(model, "phase_learning_rates", None)
+    if rates is not None:
+        model.use_phase_optimizers({phase: optimizer(base) for phase, base in rates.items()})
     return model
 
 
@@ -102,12 +120,14 @@ def assemble(
     num_classes: int,
 ) -> Components:
     """:func:`build_components` from arrays (the benchmarks hold their data outside ``Splits``)."""
-    model = build_model(cfg, input_shape, num_classes)
+    blocks = schedules_mod.plan(cfg, len(x_train), len(labeled_idx))
+    model = build_model(cfg, input_shape, num_classes, schedule=blocks["train"])
     head = build_head(cfg.probe, cfg.model.latent, num_classes)
-    probe = Probe(head, build_optimizer(cfg.probe.optimizer, cfg.probe.learning_rate))
+    probe_rate = blocks["probe"].learning_rate(cfg.probe.learning_rate)
+    probe = Probe(head, build_optimizer(cfg.probe.optimizer, probe_rate))
     rng = np.random.default_rng([cfg.seed, STREAM_BATCHES])
     strategy = STRATEGIES[cfg.probe.strategy](model, probe, x_train, y_train, labeled_idx, cfg, rng)
-    return Components(model, head, probe, strategy)
+    return Components(model, head, probe, strategy, blocks)
 
 
 def restore_model(
