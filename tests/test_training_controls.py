@@ -46,7 +46,8 @@ def test_optimizer_mapping_keeps_its_arguments_and_a_bare_name_stays_a_name():
         ),
         (
             "probe:\n  optimizer: {name: sgd, learning_rate: 0.1}\n",
-            "c.yaml:2: probe.optimizer.learning_rate: the learning rate is probe.learning_rate, not a key here",
+            "c.yaml:2: probe.optimizer.learning_rate: the learning rate is probe.learning_rate, "
+            "not a key here",
         ),
         (
             "train:\n  optimizer: {name: adamm}\n",
@@ -103,7 +104,8 @@ def test_frozen_defaults_monitor_each_phase_its_own_metric():
     [
         (
             "train:\n  early_stopping:\n    monitor: test/probe_accuracy\n",
-            "c.yaml:3: train.early_stopping.monitor: 'test/probe_accuracy': the test split is never monitored",
+            "c.yaml:3: train.early_stopping.monitor: 'test/probe_accuracy': "
+            "the test split is never monitored",
         ),
         (
             "train:\n  early_stopping: {monitor: train/probe_accuracy}\n",
@@ -113,7 +115,8 @@ def test_frozen_defaults_monitor_each_phase_its_own_metric():
         (
             "train:\n  early_stopping: {monitor: val/probe_acuracy}\n",
             "c.yaml:2: train.early_stopping.monitor: unknown val metric 'val/probe_acuracy'; did you mean "
-            "'val/probe_accuracy'? (expected one of: val/reconstruction_loss, val/probe_loss, val/probe_accuracy)",
+            "'val/probe_accuracy'? (expected one of: val/reconstruction_loss, val/probe_loss, "
+            "val/probe_accuracy)",
         ),
         (
             "model: {kind: aae}\ntrain:\n  schedule: {name: plateau, monitor: val/classifier_accuracy}\n",
@@ -130,7 +133,8 @@ def test_frozen_defaults_monitor_each_phase_its_own_metric():
         ),
         (
             "train:\n  early_stopping: {patiense: 2}\n",
-            "c.yaml:2: train.early_stopping.patiense: unknown key; did you mean 'train.early_stopping.patience'?",
+            "c.yaml:2: train.early_stopping.patiense: unknown key; "
+            "did you mean 'train.early_stopping.patience'?",
         ),
         (
             "train:\n  schedule: {name: cosin}\n",
