@@ -137,8 +137,9 @@ class EpochControls:
             self.blocks[name].plateau.load(plateau_state)
         for phase_name, stopper_state in state["early_stopping"].items():
             self.stoppers[phase_name].load(stopper_state)
-        self.finished = {k: int(v) for k, v in state["finished"].items()}
-        self.stopped_early = dict(state["stopped_early"])
+        # In place: the strategy holds the same dict.
+        self.finished.update({k: int(v) for k, v in state["finished"].items()})
+        self.stopped_early.update(state["stopped_early"])
 
     def describe(self, history: dict[str, list[Any]]) -> dict[str, Any]:
         """summary.json's ``best_epoch`` and ``stopped`` (of the run's last phase), and each phase's."""

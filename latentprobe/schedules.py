@@ -97,8 +97,10 @@ class BlockSchedule:
             return schedules.ExponentialDecay(1.0, decay_steps, spec.decay_rate, staircase=spec.staircase)
         if isinstance(spec, StepSchedule):
             values = [spec.factor**i for i in range(len(spec.boundaries) + 1)]
-            # A float boundary: PiecewiseConstantDecay compares it with the float step it is given.
-            return schedules.PiecewiseConstantDecay([float(b * steps) for b in spec.boundaries], values)
+            # The rate drops from the first step after ``b`` epochs (step b x steps, counted from 0);
+            # PiecewiseConstantDecay keeps a value up to and including its boundary.
+            bounds = [b * steps - 0.5 for b in spec.boundaries]
+            return schedules.PiecewiseConstantDecay(bounds, values)
         return None  # plateau: the scale alone
 
 
