@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from latentprobe import rundir
+from latentprobe.errors import ConfigError
 from latentprobe.schedules import BlockSchedule, improved
 from latentprobe.training_controls import VAL
 
@@ -85,10 +86,12 @@ class EpochControls:
         for name in PHASE_BLOCKS[phase]:
             block = self.blocks.get(name)
             if block is not None and block.plateau is not None and epoch - start > block.spec.warmup_epochs:
-                block.plateau.update(self.value(val, block.plateau.monitor, block.spec.monitor))
+                key = f"{name}.schedule.monitor"
+                block.plateau.update(self.value(val, block.plateau.monitor, block.spec.monitor, key))
         stopper = self.stoppers.get(phase)
         if stopper is not None:
-            stopper.update(epoch, self.value(val, stopper.monitor, stopper.spec.monitor))
+            key = f"{PHASE_STOPPING[phase]}.early_stopping.monitor"
+            stopper.update(epoch, self.value(val, stopper.monitor, stopper.spec.monitor, key))
         early = stopper is not None and stopper.stop
         if not early and epoch < start + self.phase_epochs(phase):
             return None
@@ -103,12 +106,11 @@ class EpochControls:
         return self.cfg.probe.epochs if phase == "probe" else self.cfg.train.epochs
 
     @staticmethod
-    def value(val: dict[str, float], name: str, monitor: str) -> float:
-        if name not in val:  # a plug-in kind's metrics are known only now
-            from latentprobe.errors import ConfigError
-
+    def value(val: dict[str, float], name: str, monitor: str, key: str) -> float:
+        """The monitored metric's value; a plug-in kind's metrics are known only now, so its check is here."""
+        if name not in val:
             valid = ", ".join(VAL + k for k in val)
-            raise ConfigError(monitor, f"the run measures no {monitor} (valid here: {valid})")
+            raise ConfigError(key, f"this run measures no {monitor} (valid here: {valid})")
         return val[name]
 
     def keep(self) -> list[str]:
