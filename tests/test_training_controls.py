@@ -184,3 +184,25 @@ def test_a_set_option_error_names_the_option():
     assert message.startswith(
         "--set train.early_stopping.monitor=test/probe_loss: train.early_stopping.monitor"
     )
+
+
+def test_a_grid_varies_keys_inside_schedules_early_stopping_and_optimizers(tmp_path):
+    from latentprobe import grid
+
+    path = tmp_path / "g.yaml"
+    path.write_text(
+        "train: {early_stopping: {patience: 2}, schedule: {name: cosine}}\n"
+        "grid:\n"
+        "  train.early_stopping.patience: [2, 3]\n"
+        "  train.schedule.warmup_epochs: [0, 1]\n"
+        "  probe.optimizer.name: [adam, sgd]\n"
+    )
+    runs = grid.load(path).runs
+    assert len(runs) == 8
+    last = runs[-1].config
+    assert last.train.early_stopping.patience == 3 and last.train.schedule.warmup_epochs == 1
+    assert last.probe.optimizer == "sgd"
+    path.write_text("grid:\n  train.early_stopping.patiense: [2, 3]\n")
+    expected = r"g.yaml:2: grid.train.early_stopping.patiense\[0\]: unknown key; did you mean 'train.early"
+    with pytest.raises(ConfigError, match=expected):
+        grid.load(path)
