@@ -262,3 +262,19 @@ def test_sigkill_then_resume_with_schedules_and_early_stopping(tmp_path, referen
     same_run(resumed, reference)
     assert math.isfinite(resumed["history"]["train/probe_learning_rate"][-1])
     assert len(np.unique(resumed["history"]["train/probe_learning_rate"])) > 1  # plateau acted
+
+
+def test_the_result_line_names_the_best_epoch_early_stopping_chose():
+    from latentprobe.study import summary_line
+
+    summary = {
+        "run_dir": "runs/x/ae-z4-s0",
+        "metrics": {"test": {"probe_accuracy": 0.5, "chance_accuracy": 0.1}},
+        "timing": {"train_seconds": 1.0},
+        "best_epoch": 4,
+        "stopped": "early_stopping",
+        "phases": {"alternating": {"best_epoch": 4, "monitor": "val/probe_accuracy"}},
+    }
+    assert summary_line(summary).endswith("best epoch 4 (stopped early)  train 1.0s")
+    summary["phases"] = {"alternating": {"best_epoch": 4}}  # no early stopping: nothing to say
+    assert "best epoch" not in summary_line(summary)
