@@ -178,7 +178,18 @@ def controlled_configs(tmp: Path) -> dict[str, dict]:
         },
     )
     frozen["probe"].pop("every")
-    return {"alternating": alternating, "frozen": frozen}
+    # The AAE's phase optimizers follow train.schedule; its class head is monitored.
+    aae = fast_config(
+        tmp,
+        data={"labels": 100},
+        model={"kind": "aae", "aae": {"semi_supervised": True, "discriminator_hidden": [16]}},
+        train={
+            "epochs": 3,
+            "schedule": {"name": "exponential", "decay_rate": 0.5},
+            "early_stopping": {"monitor": "val/classifier_accuracy", "patience": 3},
+        },
+    )
+    return {"alternating": alternating, "frozen": frozen, "aae": aae}
 
 
 @pytest.fixture(scope="module")
@@ -213,8 +224,8 @@ def test_the_references_stop_where_expected(references):
 
 @pytest.mark.parametrize(
     ("name", "stop"),
-    [("alternating", 1), ("alternating", 3), ("frozen", 2), ("frozen", 3)],
-    ids=["alt-mid", "alt-at-the-stop", "frozen-at-the-ae-stop", "frozen-probe"],
+    [("alternating", 1), ("alternating", 3), ("frozen", 2), ("frozen", 3), ("aae", 1)],
+    ids=["alt-mid", "alt-at-the-stop", "frozen-at-the-ae-stop", "frozen-probe", "aae"],
 )
 def test_a_resumed_run_equals_the_uninterrupted_one(tmp_path, references, name, stop):
     raw = controlled_configs(tmp_path)[name]
@@ -227,9 +238,10 @@ def test_a_resumed_run_equals_the_uninterrupted_one(tmp_path, references, name, 
     same_run(resumed, references[name])
 
 
-def test_sigkill_then_resume_with_schedules_and_early_stopping(tmp_path, references):
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["graph", "xla"])
+def test_sigkill_then_resume_with_schedules_and_early_stopping(tmp_path, jit):
     raw = controlled_configs(tmp_path)["alternating"]
-    raw["train"] = {**raw["train"], "epochs": 30}
+    raw["train"] = {**raw["train"], "epochs": 30, "jit_compile": jit}
     raw["train"]["early_stopping"] = {"monitor": "val/probe_accuracy", "patience": 25}
     path = write_config(tmp_path, raw)
     reference = run(tmp_path, {**raw, "output": {"dir": str(tmp_path / "reference")}}, "reference.yaml")
