@@ -231,7 +231,8 @@ def eval_(
             controls=controls,
             tsne=tsne,
         )
-        found = rundir.find_runs(run_dirs)
+        # A directory search skips what is not latentprobe's (a malformed study.json in /tmp), saying so.
+        found = rundir.find_runs(run_dirs, on_skip=lambda text: typer.echo(f"warning: {text}", err=True))
     except UserError as exc:
         raise _fail(exc) from None
     single = len(run_dirs) == 1 and found == [run_dirs[0]]

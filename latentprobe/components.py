@@ -8,6 +8,7 @@ Data flows config -> :func:`build_components` -> ``Strategy.run()``; eval rebuil
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from latentprobe import config as config_mod
 from latentprobe import models, rundir
 from latentprobe import schedules as schedules_mod
 from latentprobe.config import RunConfig
-from latentprobe.errors import RunDirError
+from latentprobe.errors import ConfigError, RunDirError
+from latentprobe.models import pretrained
 from latentprobe.models.autoencoder import Autoencoder
 from latentprobe.strategies import STRATEGIES, Probe, Strategy, build_head, build_optimizer
 
@@ -81,7 +84,8 @@ def build_model(
         return build_optimizer(cfg.train.optimizer, rate)
 
     model.compile(optimizer=optimizer(cfg.train.learning_rate))
-    model.optimizer.build(model.encoder.trainable_variables + model.decoder.trainable_variables)
+    networks = [n for n in (model.encoder, model.decoder) if n is not None]  # a pretrained may lack one
+    model.optimizer.build([v for network in networks for v in network.trainable_variables])
     # A variant with optimizers of its own (the AAE's phases): train.optimizer's kind and settings and
     # train.schedule's shape, each at its own base rate.
     rates = getattr(model, "phase_learning_rates", None)
@@ -122,12 +126,20 @@ def assemble(
     """:func:`build_components` from arrays (the benchmarks hold their data outside ``Splits``)."""
     blocks = schedules_mod.plan(cfg, len(x_train), len(labeled_idx))
     model = build_model(cfg, input_shape, num_classes, schedule=blocks["train"])
-    head = build_head(cfg.probe, cfg.model.latent, num_classes)
+    pretrained.adapt(model, x_train)
+    head = build_head(cfg.probe, latent_size(cfg, model), num_classes)
     probe_rate = blocks["probe"].learning_rate(cfg.probe.learning_rate)
     probe = Probe(head, build_optimizer(cfg.probe.optimizer, probe_rate))
     rng = np.random.default_rng([cfg.seed, STREAM_BATCHES])
     strategy = STRATEGIES[cfg.probe.strategy](model, probe, x_train, y_train, labeled_idx, cfg, rng)
     return Components(model, head, probe, strategy, blocks)
+
+
+def latent_size(cfg: RunConfig, model: Autoencoder) -> int:
+    """The width of the code the probe reads: ``model.latent``, or a pretrained encoder's own."""
+    if isinstance(model, pretrained.PretrainedEncoder):
+        return int(model.latent)
+    return cfg.model.latent
 
 
 def restore_model(
@@ -145,6 +157,15 @@ def restore_model(
     run_dir = Path(run_dir)
     summary = rundir.read_json(run_dir / rundir.SUMMARY)
     policy = (summary.get("environment") or {}).get("precision") or "float32"
+    if cfg.model.kind == config_mod.PRETRAINED:
+        # The run's own copies, not the original paths: a run directory stands alone.
+        try:
+            with dtype_policy(policy):
+                model = build_model(cfg_of_copies(cfg, run_dir), input_shape, num_classes, seed=cfg.seed)
+        except ConfigError as exc:
+            raise RunDirError(f"{run_dir}: {exc.problem}") from None
+        with isolated_python_random(cfg.seed):
+            return model, load_saved(run_dir / rundir.PROBE)
     with dtype_policy(policy):
         model = build_model(cfg, input_shape, num_classes, seed=cfg.seed)
         for network, name in ((model.encoder, rundir.ENCODER), (model.decoder, rundir.DECODER)):
@@ -157,6 +178,14 @@ def restore_model(
     with isolated_python_random(cfg.seed):  # deserialising builds layers, whose initialisers draw seeds
         head = load_saved(run_dir / rundir.PROBE)
     return model, head
+
+
+def cfg_of_copies(cfg: RunConfig, run_dir: Path) -> RunConfig:
+    """A pretrained run's config with ``model.encoder`` (and ``model.decoder``) at its run directory's
+    copies."""
+    decoder = str(run_dir / rundir.DECODER) if cfg.model.decoder else None
+    model = dataclasses.replace(cfg.model, encoder=str(run_dir / rundir.ENCODER), decoder=decoder)
+    return dataclasses.replace(cfg, model=model)
 
 
 def load_saved(path: Path) -> keras.Model:

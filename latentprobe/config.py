@@ -4,9 +4,10 @@ Every error is a :class:`~latentprobe.errors.ConfigError` naming the file, the d
 line where known) and what is wrong, so the CLI can print it on one line before anything trains.
 
 A model variant's own settings live in a block named after its kind (``model.vae: {beta: 4}``); the
-block is checked against the kind's settings dataclass in :data:`latentprobe.settings.VARIANT_SETTINGS`.
-Like every name list the checks read (kinds, networks, activations, optimizers), it is plain data: this
-module imports no Keras, no TensorFlow and nothing of ``latentprobe.models``.
+block is checked against the kind's settings dataclass, found by :func:`latentprobe.kinds.resolve`. For
+the built-in kinds it is plain data, like every name list the checks read (networks, activations,
+optimizers): checking such a config imports no Keras, no TensorFlow and nothing of ``latentprobe.models``
+(a plug-in kind imports its own class).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from typing import Any, Literal
 
 import yaml
 
+from latentprobe import kinds
 from latentprobe.errors import ConfigError, ConfigErrors, collect
 from latentprobe.settings import (
     ACTIVATIONS,
     NETWORKS,
     NOT_A_KEY,
-    VARIANT_SETTINGS,
     build,
     choice_problem,
     join_key,
@@ -55,7 +56,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The autoencoder: its kind (a key of ``latentprobe.models.MODELS``) and its shape."""
+    """The autoencoder: its kind (built in, installed or an import path: ``latentprobe.kinds``), its shape."""
 
     kind: str = "ae"
     network: str = "dense"
@@ -63,7 +64,15 @@ class ModelConfig:
     hidden: tuple[int, ...] = field(default=(128, 64), metadata=positive())
     activation: str = "relu"
     reconstruction_loss: Literal["bce", "mse"] = "bce"
-    # The variant's settings (an instance of VARIANT_SETTINGS[kind]); YAML key: model.<kind>.
+    # kind 'pretrained' only (PRETRAINED_KEYS; see latentprobe.models.pretrained): a saved Keras encoder,
+    # which of its outputs is the code, an optional decoder, the input range it expects, and modules to
+    # import first (where its custom layers are registered).
+    encoder: str | None = None
+    output: str | int | None = field(default=None, metadata={"min": 0})
+    decoder: str | None = None
+    input_range: Literal["unit", "symmetric", "byte", "standardized"] = "unit"
+    imports: tuple[str, ...] = ()
+    # The variant's settings (an instance of its Settings class); YAML key: model.<block> (kinds.py).
     settings: Any = field(default=None, metadata=NOT_A_KEY)
 
 
@@ -258,18 +267,18 @@ def from_dict(raw: dict[str, Any]) -> RunConfig:
         config = build(RunConfig, raw, "")
     except ConfigError as error:
         errors.append(error)
-    kind = config.model.kind if config is not None else model_raw.get("kind", ModelConfig.kind)
+    name = config.model.kind if config is not None else model_raw.get("kind", ModelConfig.kind)
     settings = None
-    try:
-        if isinstance(kind, str) or config is not None:
-            settings_cls = _settings_class(kind)
-            if settings_cls is None:
+    if isinstance(name, str):  # a kind that is no string is a type error reported above
+        try:
+            kind = kinds.resolve(name)
+            if kind.settings is None:
                 if settings_raw:
-                    raise ConfigError(f"model.{variant_block}", f"kind '{kind}' takes no settings")
+                    raise ConfigError(f"model.{variant_block}", f"kind '{name}' takes no settings")
             else:
-                settings = build(settings_cls, settings_raw or {}, f"model.{kind}")
-    except ConfigError as error:
-        errors.append(error)
+                settings = build(kind.settings, settings_raw or {}, f"model.{kind.block}")
+        except ConfigError as error:
+            errors.append(error)
     found = collect(errors)
     if found is not None:
         raise found
@@ -280,21 +289,16 @@ def from_dict(raw: dict[str, Any]) -> RunConfig:
 def _take_variant_block(model_raw: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """Pop the ``model.<kind>`` settings block; a block for another kind is an error."""
     kind = model_raw.get("kind", ModelConfig.kind)
+    own = kinds.block_of(kind) if isinstance(kind, str) else None
     found = None
     for name in list(model_raw):
-        if name in VARIANT_SETTINGS:
-            if name != kind:
+        if name in kinds.blocks([kind]):
+            if name != own:
                 raise ConfigError(f"model.{name}", f"settings for kind '{name}', but model.kind is '{kind}'")
             found = model_raw.pop(name)
             if found is not None and not isinstance(found, dict):
                 raise ConfigError(f"model.{name}", f"expected a mapping of settings, got {kind_of(found)}")
-    return found, (kind if found is not None else None)
-
-
-def _settings_class(kind: str) -> type | None:
-    if kind not in VARIANT_SETTINGS:
-        raise ConfigError("model.kind", choice_problem(kind, sorted(VARIANT_SETTINGS)))
-    return VARIANT_SETTINGS[kind]
+    return found, (own if found is not None else None)
 
 
 def _check_consistency(config: RunConfig) -> RunConfig:
@@ -331,6 +335,40 @@ def _check_consistency(config: RunConfig) -> RunConfig:
     return config
 
 
+#: The model kind that measures an encoder trained elsewhere, and the keys only it reads.
+PRETRAINED = kinds.PRETRAINED
+PRETRAINED_KEYS = ("encoder", "output", "decoder", "input_range", "imports")
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _check_pretrained(config: RunConfig) -> None:
+    """Kind 'pretrained' needs an encoder and trains only the probe; its keys mean nothing elsewhere."""
+    model = config.model
+    if model.kind != PRETRAINED:
+        for key in PRETRAINED_KEYS:
+            if getattr(model, key) != getattr(ModelConfig, key):
+                raise ConfigError(f"model.{key}", f"only applies to model.kind '{PRETRAINED}'")
+        return
+    if not model.encoder:
+        raise ConfigError(
+            "model.encoder", "kind 'pretrained' needs the path of a saved Keras encoder (.keras or .h5)"
+        )
+    for key in ("encoder", "decoder"):
+        value = getattr(model, key)
+        if value is not None and ("\0" in value or not value.strip()):
+            raise ConfigError(f"model.{key}", f"expected a file system path, got {value!r}")
+    for i, name in enumerate(model.imports):
+        if not _MODULE_NAME.match(name):
+            raise ConfigError(
+                f"model.imports[{i}]", f"expected a module name such as my_layers, got {name!r}"
+            )
+    if config.probe.strategy != "frozen":
+        raise ConfigError(
+            "probe.strategy",
+            "kind 'pretrained' trains only the probe on the frozen encoder: use probe.strategy 'frozen'",
+        )
+
+
 def _check_contradictions(config: RunConfig) -> None:
     """Settings each valid alone that cannot hold together, and values the runtime would choke on."""
     data = config.data
@@ -351,6 +389,7 @@ def _check_contradictions(config: RunConfig) -> None:
                 "leaving no training data",
             )
     _check_activation(config.model.activation)
+    _check_pretrained(config)
 
 
 _MAX_SEED = 2**32 - 1
@@ -510,7 +549,7 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
     out = _plain(config)
     settings = out["model"].pop("settings")
     if settings is not None:
-        out["model"][config.model.kind] = settings
+        out["model"][kinds.block_of(config.model.kind)] = settings
     return out
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from latentprobe import rundir
 from latentprobe.errors import ConfigError
 from latentprobe.schedules import BlockSchedule, improved
+from latentprobe.strategies import autoencoder_epochs
 from latentprobe.training_controls import VAL
 
 #: Each phase's config block: its early stopping, and the blocks whose optimizers train in it.
@@ -133,7 +134,7 @@ class EpochControls:
         """Restore :meth:`state` (None: a checkpoint older than schedules; ``phase``: its epoch's)."""
         if state is None:
             if phase == "probe":  # frozen, resumed in its probe phase: the autoencoder ran every epoch
-                self.finished["autoencoder"] = self.cfg.train.epochs
+                self.finished["autoencoder"] = autoencoder_epochs(self.cfg)
             return
         for name, plateau_state in state["plateau"].items():
             self.blocks[name].plateau.load(plateau_state)

@@ -26,13 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from latentprobe import config as config_mod
+from latentprobe import kinds as kinds_mod
 from latentprobe.config import RunConfig
 from latentprobe.errors import ConfigError, ConfigErrors
-from latentprobe.settings import VARIANT_SETTINGS
 
 GRID = "grid"
-#: Every model kind (the TF-free table the config checks model.kind against).
-VARIANT_KINDS = tuple(VARIANT_SETTINGS)
 #: The list shorthands of today's configs: a list under these keys is a grid axis over them.
 SHORTHANDS = ("model.latent", "seed")
 #: Keys a study cannot vary: they decide where the study itself lives.
@@ -81,7 +79,7 @@ def expand_grid(
     raw: dict[str, Any],
     lines: dict[str, int] | None = None,
     source: str = "<config>",
-    variant_kinds: Collection[str] = VARIANT_KINDS,
+    variant_kinds: Collection[str] = (),
     overrides: Sequence[str] = (),
 ) -> Grid:
     """Expand a raw config mapping (as YAML gives it) with an optional ``grid:`` into validated runs.
@@ -90,7 +88,8 @@ def expand_grid(
         raw: the config mapping; it is not modified.
         lines: dotted key (``grid.model.kind[2]``, ``model.vae``) -> 1-based YAML line, for errors.
         source: the config file's name, for errors.
-        variant_kinds: the model kinds (a settings block is named ``model.<kind>``).
+        variant_kinds: settings block names to know beyond those of ``latentprobe.kinds`` (every
+            built-in and installed kind, and the kinds the config names).
         overrides: the ``--set`` items applied to ``raw``: an error in a key one of them set names it.
 
     Raises:
@@ -107,6 +106,8 @@ def expand_grid(
         raise error("", f"expected a mapping of keys at the top level, got {_kind(raw)}")
     base = copy.deepcopy(raw)
     axes = _read_axes(base, error, set(variant_kinds))
+    mentioned = [_get_path(base, "model.kind")] + [v for a in axes if a.key == "model.kind" for v in a.values]
+    variant_kinds = set(variant_kinds) | kinds_mod.blocks(mentioned)
     blocks = _take_variant_blocks(base, variant_kinds, error)
     defaults = config_mod.to_dict(config_mod.from_dict({}))
     for axis in axes:
@@ -120,27 +121,31 @@ def expand_grid(
         for kind in (_value_at(_with_values(base, axes, combo), "model.kind", defaults) for combo in combos)
         if isinstance(kind, str)
     }
+    # The settings block each run's kind reads (its own name, or an import path's class's kind).
+    run_blocks = {kinds_mod.block_of(kind) for kind in kinds}
     # An unknown kind (a typo) is named by validation below, before a block without runs is.
-    for kind in blocks if kinds <= set(variant_kinds) else ():
-        if kind not in kinds:
+    for kind in blocks if run_blocks <= {*variant_kinds, config_mod.PRETRAINED} else ():
+        if kind not in run_blocks:
             present = ", ".join(sorted(map(str, kinds)))
             raise error(
                 f"model.{kind}", f"settings for kind '{kind}', but no run has model.kind '{kind}' ({present})"
             )
     for axis in axes:
         parts = axis.key.split(".")
-        if len(parts) >= 2 and parts[0] == "model" and parts[1] in variant_kinds and kinds != {parts[1]}:
-            other = ", ".join(sorted(k for k in map(str, kinds) if k != parts[1]))
+        if len(parts) >= 2 and parts[0] == "model" and parts[1] in variant_kinds and run_blocks != {parts[1]}:
+            other = ", ".join(sorted(k for k in map(str, kinds) if kinds_mod.block_of(k) != parts[1]))
             raise error(
                 axis.label, f"varies a setting of kind '{parts[1]}', but runs of kind {other} have none"
             )
 
-    configs = []
+    configs, unused = [], []
     for index, combo in enumerate(combos):
         run_raw = _with_values(base, axes, combo)
         kind = _value_at(run_raw, "model.kind", defaults)
-        if isinstance(kind, str) and kind in blocks and isinstance(run_raw.get("model"), dict):
-            run_raw["model"][kind] = _merge_block(blocks[kind], run_raw["model"].get(kind))
+        block = kinds_mod.block_of(kind) if isinstance(kind, str) else None
+        if block in blocks and isinstance(run_raw.get("model"), dict):
+            run_raw["model"][block] = _merge_block(blocks[block], run_raw["model"].get(block))
+        unused.append(_drop_pretrained_keys(run_raw, kind, config_mod.PRETRAINED in kinds))
         try:
             configs.append(config_mod.from_dict(run_raw))
         except ConfigErrors as exc:  # every mistake, each where it came from, in file order
@@ -148,12 +153,17 @@ def expand_grid(
             raise ConfigErrors(sorted(located, key=config_mod.file_order)) from None
         except ConfigError as exc:
             raise _locate(exc, axes, combo, index, error) from None
+    configs, combos, unused = _distinct(configs, combos, unused)
 
     varying = [axis for axis in axes if len(axis.values) > 1]
-    names = _run_names(configs, varying, combos, [axes.index(a) for a in varying])
+    names = _run_names(configs, varying, combos, [axes.index(a) for a in varying], unused)
     runs = [
-        GridRun(name, {axis.key: combo[axes.index(axis)] for axis in varying}, cfg)
-        for name, combo, cfg in zip(names, combos, configs, strict=True)
+        GridRun(
+            name,
+            {axis.key: None if axis.key in skip else combo[axes.index(axis)] for axis in varying},
+            cfg,
+        )
+        for name, combo, cfg, skip in zip(names, combos, configs, unused, strict=True)
     ]
     return Grid(tuple(a.key for a in varying), {a.key: list(a.values) for a in axes}, runs)
 
@@ -168,7 +178,7 @@ def load(path: str | Path, overrides: Sequence[str] = (), seeds: int | None = No
     raw, lines = config_mod.read_raw(config_mod.read_file(Path(path), source), overrides, source)
     if seeds is not None:
         raw = with_seed_count(raw, seeds)
-    return expand_grid(raw, lines, source, VARIANT_KINDS, overrides)
+    return expand_grid(raw, lines, source, (), overrides)
 
 
 def with_seed_count(raw: dict[str, Any], count: int, source: str = "--seeds") -> dict[str, Any]:
@@ -324,25 +334,98 @@ def _locate(
     return error(exc.key, problem)
 
 
+def _drop_pretrained_keys(run_raw: dict[str, Any], kind: Any, any_pretrained: bool) -> frozenset[str]:
+    """Keys a run does not read, taken out of its raw config; returns them as dotted keys.
+
+    A pretrained run takes its latent size from its encoder (``model.latent`` is not read); in a study
+    that has pretrained runs, the other kinds' runs do not read ``model.encoder`` and its kin.
+    """
+    model = run_raw.get("model")
+    if not isinstance(model, dict):
+        return frozenset()
+    if kind == config_mod.PRETRAINED:
+        keys = ("latent",)
+    elif any_pretrained:
+        keys = config_mod.PRETRAINED_KEYS
+    else:
+        return frozenset()
+    for key in keys:
+        model.pop(key, None)
+    return frozenset(f"model.{key}" for key in keys)
+
+
+def _distinct(
+    configs: list[RunConfig], combos: list[tuple[Any, ...]], unused: list[frozenset[str]]
+) -> tuple[list[RunConfig], list[tuple[Any, ...]], list[frozenset[str]]]:
+    """The first of each set of equal configs: combinations that differ only in keys their runs do not
+    read (an ``ae`` run of a grid over ``model.encoder``) are one run."""
+    seen: set[str] = set()
+    keep = []
+    for i, cfg in enumerate(configs):
+        token = json.dumps(config_mod.to_dict(cfg), sort_keys=True, default=str)
+        if token not in seen:
+            seen.add(token)
+            keep.append(i)
+    return [configs[i] for i in keep], [combos[i] for i in keep], [unused[i] for i in keep]
+
+
 # --------------------------------------------------------------------------------------------------
 # Run directory names
 
 
 def _run_names(
-    configs: list[RunConfig], varying: list[_Axis], combos: list[tuple[Any, ...]], positions: list[int]
+    configs: list[RunConfig],
+    varying: list[_Axis],
+    combos: list[tuple[Any, ...]],
+    positions: list[int],
+    unused: list[frozenset[str]],
 ) -> list[str]:
-    tagged = [a for a in varying if a.key not in ("model.kind", "model.latent", "seed")]
+    untagged = ("model.kind", "model.latent", "seed", "model.encoder")
+    tagged = [a for a in varying if a.key not in untagged]
     titles = _titles([a.key for a in tagged])
     tags_by_axis = {a.key: _axis_tags(a, titles[a.key]) for a in tagged}
+    # A kind by its settings block's name (an import path's class's kind), unless two kinds share one.
+    shown = {cfg.model.kind: kinds_mod.block_of(cfg.model.kind) for cfg in configs}
+    if len(set(shown.values())) < len(shown):
+        shown = {kind: kind for kind in shown}
+    encoders = next((a for a in varying if a.key == "model.encoder"), None)
     names = []
-    for cfg, combo in zip(configs, combos, strict=True):
-        parts = [_sanitize(str(cfg.model.kind)), f"z{cfg.model.latent}", f"s{cfg.seed}"]
+    for cfg, combo, skip in zip(configs, combos, unused, strict=True):
+        parts = [_sanitize(shown[cfg.model.kind]), _code_segment(cfg, encoders), f"s{cfg.seed}"]
         for axis in tagged:
+            if axis.key in skip:  # a key this run does not read: its value is no part of its name
+                continue
             value = combo[positions[varying.index(axis)]]
             parts.append(tags_by_axis[axis.key][axis.values.index(value)])
         names.append("-".join(parts))
     assert len(set(names)) == len(names), names  # guaranteed: one segment per axis, distinct per axis
     return names
+
+
+def run_name(cfg: RunConfig) -> str:
+    """A single run's directory name: ``<kind>-z<latent>-s<seed>``; ``pretrained-<encoder stem>-s<seed>``."""
+    return "-".join([_sanitize(kinds_mod.block_of(cfg.model.kind)), _code_segment(cfg, None), f"s{cfg.seed}"])
+
+
+def _code_segment(cfg: RunConfig, encoders: _Axis | None) -> str:
+    """``z<latent>``; for a pretrained run, its encoder file's stem (``my_encoder`` for
+    ``models/my_encoder.keras``). Where a grid's encoders share a stem, their position in the list is
+    added (``encoder0``, ``encoder1``), so every encoder gets a directory of its own."""
+    if cfg.model.kind != config_mod.PRETRAINED or not cfg.model.encoder:
+        return f"z{cfg.model.latent}"
+    stem = _stem(cfg.model.encoder)
+    if encoders is not None:
+        stems = [_stem(v) if isinstance(v, str) else "" for v in encoders.values]
+        if len({s.lower() for s in stems}) < len(stems) or not all(stems):
+            return f"{stem}{encoders.values.index(cfg.model.encoder)}"
+    return stem
+
+
+def _stem(path: str) -> str:
+    stem = Path(path.rstrip("/")).name
+    for suffix in (".keras", ".h5", ".hdf5"):
+        stem = stem.removesuffix(suffix)
+    return _sanitize(stem) or "encoder"
 
 
 def _titles(keys: list[str]) -> dict[str, str]:

@@ -280,7 +280,8 @@ def confusion_figure(matrix: np.ndarray, title: str, class_names: Sequence[str] 
     totals = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, totals, out=np.zeros(matrix.shape, float), where=totals > 0)
     k = len(matrix)
-    fig = Figure(figsize=(2.2 + 0.6 * k, 1.2 + 0.6 * k))
+    # At least wide and tall enough for the title and the colour bar's label with few classes.
+    fig = Figure(figsize=(max(6.0, 2.2 + 0.6 * k), max(4.2, 1.2 + 0.6 * k)), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     fontsize = 10 if k <= 12 else 8 if k <= 20 else 6

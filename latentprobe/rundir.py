@@ -255,13 +255,33 @@ def check_complete(run_dir: str | os.PathLike[str]) -> None:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such directory")
-    for name in REQUIRED_FILES:
+    for name in REQUIRED_FILES[:2]:
         if not (run_dir / name).exists():
             raise RunDirError(f"{run_dir}: incomplete run: missing {name}")
     summary = read_summary(run_dir)
+    # A pretrained encoder measured without a decoder has no decoder.keras.
+    pretrained = summary.get("pretrained")
+    no_decoder = isinstance(pretrained, dict) and pretrained.get("decoder") is None
+    for name in REQUIRED_FILES[2:]:
+        if not (run_dir / name).exists() and not (name == DECODER and no_decoder):
+            raise RunDirError(f"{run_dir}: incomplete run: missing {name}")
     status = summary.get("status")
     if status != STATUS_COMPLETED:
         raise RunDirError(f"{run_dir}: {describe_incomplete(summary)}")
+    check_summary_fields(run_dir / SUMMARY, summary)
+
+
+def check_summary_fields(path: Path, summary: dict[str, Any]) -> None:
+    """A completed summary holds what eval reads of it: ``metrics.test``, an object of numbers.
+
+    Raises:
+        RunDirError: naming the file and the first missing or malformed field.
+    """
+    metrics = summary.get("metrics")
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("test"), dict):
+        raise RunDirError(f"{path}: malformed: no 'metrics.test' object (not a completed run's summary)")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics["test"].values()):
+        raise RunDirError(f"{path}: malformed: 'metrics.test' holds a value that is not a number")
 
 
 def describe_incomplete(summary: dict[str, Any]) -> str:
@@ -337,7 +357,7 @@ def read_study_runs(study_dir: str | os.PathLike[str]) -> list[tuple[Path, dict[
     return [(study_dir / r["dir"], dict(r["values"])) for r in read_study(study_dir)["runs"]]
 
 
-def discover_runs(path: str | os.PathLike[str]) -> list[Path]:
+def discover_runs(path: str | os.PathLike[str], on_skip: Callable[[str], None] | None = None) -> list[Path]:
     """Every run directory at or under ``path``, in a deterministic order.
 
     ``path`` itself if it is a run (:func:`is_run_dir`; complete or not); a study's runs in study.json's
@@ -346,37 +366,62 @@ def discover_runs(path: str | os.PathLike[str]) -> list[Path]:
     subdirectories, in sorted order, searched the same way. A run's own subfolders (tb/, checkpoints/
     ...) and hidden folders are not searched.
 
+    Args:
+        on_skip: when given, a study.json or sweep.json that is not latentprobe's (malformed, another
+            schema) or a folder that cannot be listed is skipped and described to it, and the search
+            goes on (``eval /tmp``); when None, either is an error.
+
     Raises:
-        RunDirError: ``path`` does not exist, is no directory, has no run under it, or holds a bad
-            study.json or sweep.json.
+        RunDirError: ``path`` does not exist, is no directory, has no run under it, or (without
+            ``on_skip``) holds a bad study.json or sweep.json.
     """
     path = Path(path)
     if not path.exists():
         raise RunDirError(f"{path}: no such directory")
     if not path.is_dir():
-        raise RunDirError(f"{path}: not a directory")
-    runs = _runs_under(path, set())
+        hint = ""
+        if path.suffix in (".keras", ".h5", ".hdf5"):
+            hint = (
+                " (a saved model: to probe an encoder, name it under model.kind: pretrained in a config, or"
+                " call latentprobe.probe from Python)"
+            )
+        raise RunDirError(f"{path}: not a directory{hint}")
+    runs = _runs_under(path, set(), on_skip)
     if not runs:
         raise RunDirError(f"{path}: not a latentprobe run and no run under it")
     return runs
 
 
-def _runs_under(directory: Path, visited: set[Path]) -> list[Path]:
+def _runs_under(
+    directory: Path, visited: set[Path], on_skip: Callable[[str], None] | None = None
+) -> list[Path]:
     real = directory.resolve()
     if real in visited:  # a symlink loop, or a folder reached twice
         return []
     visited.add(real)
     if is_run_dir(directory):
-        return [directory]
+        foreign = _not_ours(directory) if on_skip is not None else None
+        if foreign is None:
+            return [directory]
+        on_skip(f"skipped: {directory}: not a latentprobe run ({foreign})")
+        return []
     listed: list[Path] = []
-    if (directory / STUDY).is_file():
-        listed = [run for run, _ in read_study_runs(directory)]
-    elif (directory / SWEEP).is_file():
-        listed = read_sweep(directory)
+    try:
+        if (directory / STUDY).is_file():
+            listed = [run for run, _ in read_study_runs(directory)]
+        elif (directory / SWEEP).is_file():
+            listed = read_sweep(directory)
+    except RunDirError as e:
+        if on_skip is None:
+            raise
+        on_skip(f"skipped: {e}")  # the message names the file; its folder is still searched
     try:
         children = sorted(directory.iterdir(), key=lambda p: p.name)
     except OSError as e:
-        raise RunDirError(f"{directory}: cannot list: {e}") from None
+        if on_skip is None:
+            raise RunDirError(f"{directory}: cannot list: {e}") from None
+        on_skip(f"skipped: {directory}: cannot list: {e.strerror or e}")
+        return listed
     # A study's (or sweep's) own runs first, in its order; then runs beside them that it does not list
     # (an earlier study of another grid under the same name).
     found: list[Path] = list(listed)
@@ -384,20 +429,54 @@ def _runs_under(directory: Path, visited: set[Path]) -> list[Path]:
     for child in children:
         if child.resolve() in known:
             continue
-        if not child.name.startswith(".") and child.is_dir():
-            found.extend(_runs_under(child, visited))
+        if not child.name.startswith(".") and _is_dir(child):
+            found.extend(_runs_under(child, visited, on_skip))
     return found
 
 
-def find_runs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def _not_ours(directory: Path) -> str | None:
+    """Why a folder that looks like a run (a config.yaml or summary.json) is another tool's, or None.
+
+    A run of ours has a summary.json with a schema version we read, or (still running, or killed) a
+    config.yaml that is a latentprobe config.
+    """
+    if (directory / SUMMARY).is_file():
+        try:
+            read_summary(directory)
+        except RunDirError as e:
+            if not (directory / CONFIG).is_file():
+                return str(e).removeprefix(f"{directory / SUMMARY}: ")
+        return None
+    from latentprobe import config as config_mod  # config imports nothing of rundir
+
+    try:
+        config_mod.load(directory / CONFIG)
+    except RunDirError:
+        return None
+    except Exception as e:  # noqa: BLE001 - a ConfigError, or a file YAML cannot read
+        return f"{CONFIG}: {str(e).removeprefix(str(directory / CONFIG)).lstrip(':0123456789 ')}"
+    return None
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a folder we may not look into
+        return False
+
+
+def find_runs(
+    paths: Iterable[str | os.PathLike[str]], on_skip: Callable[[str], None] | None = None
+) -> list[Path]:
     """Every run at or under each of ``paths`` (see :func:`discover_runs`), in order, each once.
 
     A run given twice, or found both on its own and inside a study, appears where it is first found.
+    ``on_skip``: as :func:`discover_runs` (what is not latentprobe's is skipped and described to it).
 
     Raises:
         RunDirError: for the first path that is no run and has none under it (or is unreadable).
     """
-    return unique_runs(run for path in paths for run in discover_runs(path))
+    return unique_runs(run for path in paths for run in discover_runs(path, on_skip))
 
 
 def unique_runs(runs: Iterable[Path]) -> list[Path]:

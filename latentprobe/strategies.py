@@ -296,22 +296,26 @@ class AlternatingStrategy(Strategy):
 
 
 class FrozenStrategy(Strategy):
-    """Train the autoencoder ``train.epochs``, freeze the encoder, train the probe ``probe.epochs``."""
+    """Train the autoencoder ``train.epochs``, freeze the encoder, train the probe ``probe.epochs``.
+
+    A pretrained encoder (kind ``pretrained``) is frozen from the start: only the probe's epochs run.
+    """
 
     def describe(self) -> dict[str, Any]:
         return {"name": "frozen", "probe_batches": "passes over the labeled subset, encoder frozen"}
 
     def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
+        ae_epochs = autoencoder_epochs(self.cfg)
         epoch = start_epoch
         if "autoencoder" not in self.finished:
-            while epoch < self.cfg.train.epochs:
+            while epoch < ae_epochs:
                 epoch += 1
                 train, samples = self.run_ae_epoch()
                 yield EpochRecord(epoch, "autoencoder", train, samples)
                 if "autoencoder" in self.finished:  # stopped early
                     break
-        # The probe's epochs follow the autoencoder's last (train.epochs, or where it stopped early).
-        ae_end = self.finished.get("autoencoder", min(epoch, self.cfg.train.epochs))
+        # The probe's epochs follow the autoencoder's last (ae_epochs, or where it stopped early).
+        ae_end = self.finished.get("autoencoder", min(epoch, ae_epochs))
         # Frozen for real, not just left out of the probe's variable list: a later fit() or optimizer
         # built on this encoder sees no trainable weights. (A run resumed in the probe phase gets here too.)
         self.model.encoder.trainable = False
@@ -319,6 +323,16 @@ class FrozenStrategy(Strategy):
             epoch += 1
             train, samples = self.run_probe_epoch()
             yield EpochRecord(epoch, "probe", train, samples)
+
+
+def autoencoder_epochs(cfg: Any) -> int:
+    """Epochs that train the autoencoder: ``train.epochs``; none for a pretrained encoder."""
+    return 0 if cfg.model.kind == "pretrained" else cfg.train.epochs
+
+
+def total_epochs(cfg: Any) -> int:
+    """Every epoch of a run: the autoencoder's, plus the frozen strategy's probe epochs."""
+    return autoencoder_epochs(cfg) + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
 
 
 def _all_finite(values: list[Any]):

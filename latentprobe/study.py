@@ -426,6 +426,50 @@ def check_layouts(grid: grid_mod.Grid, config_path: Path, overrides: Sequence[st
                 raise config_mod.locate(exc, config_path, overrides) from None
 
 
+def check_encoders(
+    grid: grid_mod.Grid,
+    config_path: Path,
+    overrides: Sequence[str] = (),
+    note: Callable[[str], None] | None = None,
+) -> None:
+    """Load each pretrained encoder once (kind ``pretrained``), so that a file Keras cannot read, an
+    output it lacks or an input shape that fits no data stops the study before anything is written.
+    Imports TensorFlow, in this process, only when the study has such runs.
+
+    Args:
+        note: told once per encoder that is fed flattened inputs.
+
+    Raises:
+        UserError: naming the file, the key (``model.encoder``, ``model.output``, ...) and the problem.
+    """
+    runs = [run for run in grid.runs if run.config.model.kind == config_mod.PRETRAINED]
+    if not runs:
+        return
+    from latentprobe.runtime import import_tensorflow
+
+    import_tensorflow()  # first: latentprobe.models imports Keras, which would start TensorFlow loudly
+    from latentprobe import data
+    from latentprobe.models import pretrained
+
+    seen = set()
+    for run in runs:
+        model_cfg = run.config.model
+        key = (json.dumps(config_mod.to_dict(run.config)["data"], sort_keys=True), model_cfg)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            input_shape = data.load(run.config.data, run.config.seed).input_shape
+            model = pretrained.load(model_cfg, input_shape)
+        except ConfigError as exc:
+            raise config_mod.locate(exc, config_path, overrides) from None
+        if model.mapping.flatten and note is not None:
+            note(
+                f"note: {model_cfg.encoder} reads inputs of shape ({int(math.prod(input_shape))},): "
+                f"latentprobe feeds it the {tuple(input_shape)} inputs flattened"
+            )
+
+
 def check_devices(grid: grid_mod.Grid, config_path: Path, overrides: Sequence[str] = ()) -> None:
     """A run that asks for a GPU on a machine without one stops the study before anything is written.
 
@@ -469,6 +513,7 @@ def train_study(
             # The workers start (and import TensorFlow) while the driver reads the data once to check it.
             chosen.warm_up(len(left), any(r.config.train.device != "cpu" for r in left))
             check_data(grid, config_path, overrides)
+            check_encoders(grid, config_path, overrides, lambda line: out(line, err=True))
         except UserError as exc:
             for line in error_lines(exc):
                 out(line, err=True)

@@ -24,13 +24,15 @@ import tensorflow as tf
 from latentprobe import checkpoint, rundir
 from latentprobe import config as config_mod
 from latentprobe import data as data_mod
+from latentprobe import grid as grid_mod
 from latentprobe.components import Components, build_components, dtype_policy
 from latentprobe.config import RunConfig
 from latentprobe.early_stopping import EpochControls
 from latentprobe.errors import NonFiniteLoss, RunDirError
 from latentprobe.metrics import chance_accuracy, encode, measure
+from latentprobe.models import pretrained
 from latentprobe.schedules import learning_rates
-from latentprobe.strategies import EpochRecord
+from latentprobe.strategies import EpochRecord, total_epochs
 from latentprobe.tensorboard_log import TensorBoardLog, flatten_hparams
 
 #: Test images shown in TensorBoard's reconstruction grid.
@@ -54,8 +56,7 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> list[dict[str, Any]
     parent = Path(cfg.output.dir) / cfg.name
     summaries = []
     for run_cfg in runs:
-        base = f"{run_cfg.model.kind}-z{run_cfg.model.latent}-s{run_cfg.seed}"
-        run_dir = rundir.create_run_dir(parent, base)
+        run_dir = rundir.create_run_dir(parent, grid_mod.run_name(run_cfg))
         summaries.append(run_one(run_cfg, run_dir, splits_by_seed[run_cfg.seed], progress))
     if not cfg.is_single:
         write_sweep(parent, cfg, [Path(s["run_dir"]) for s in summaries])
@@ -151,7 +152,7 @@ def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) ->
     except RunDirError:  # an unreadable state must not hide what stopped the run
         state = None
     done = state["epoch"] if state else 0
-    total = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
+    total = total_epochs(cfg)
     status = rundir.STATUS_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else rundir.STATUS_FAILED
     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, NonFiniteLoss):
@@ -264,7 +265,7 @@ def _train_epochs(
     started: float,
 ) -> None:
     """Run the strategy's epochs; after each, measure val, log, checkpoint and report progress."""
-    total_epochs = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
+    total = total_epochs(cfg)
     epoch_start = time.perf_counter()
     for record in parts.strategy.run(start_epoch=ledger.start_epoch):
         ledger.train_seconds += time.perf_counter() - epoch_start
@@ -293,7 +294,7 @@ def _train_epochs(
             keep=ledger.controls.keep(),
         )
         if progress is not None:
-            progress(_progress_line(record, total_epochs, train, val, time.perf_counter() - epoch_start))
+            progress(_progress_line(record, total, train, val, time.perf_counter() - epoch_start))
         epoch_start = time.perf_counter()
 
 
@@ -327,6 +328,10 @@ def _checkpoint_state(
 
 
 def _save_models(run_dir: Path, parts: Components) -> None:
+    if isinstance(parts.model, pretrained.PretrainedEncoder):  # its own files, copied in
+        pretrained.save_networks(parts.model, run_dir / rundir.ENCODER, run_dir / rundir.DECODER)
+        parts.head.save(run_dir / rundir.PROBE)
+        return
     parts.model.encoder.save(run_dir / rundir.ENCODER)
     parts.model.decoder.save(run_dir / rundir.DECODER)
     parts.head.save(run_dir / rundir.PROBE)
@@ -354,7 +359,7 @@ def _completed_summary(
     started: float,
 ) -> dict[str, Any]:
     seconds = ledger.train_seconds
-    return {
+    summary = {
         "schema_version": rundir.SUMMARY_SCHEMA_VERSION,
         "status": rundir.STATUS_COMPLETED,
         "run_dir": str(run_dir.resolve()),
@@ -372,6 +377,11 @@ def _completed_summary(
         "environment": describe_environment(device),
         "data": describe_data(splits),
     }
+    if isinstance(parts.model, pretrained.PretrainedEncoder):
+        # Compare reads the config from here: the latent size is the encoder's, not model.latent's.
+        summary["config"]["model"]["latent"] = parts.model.latent
+        summary["pretrained"] = parts.model.describe()
+    return summary
 
 
 def _append_history(history: dict[str, list[Any]], record: Any, train: dict, val: dict) -> None:

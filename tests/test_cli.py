@@ -204,7 +204,18 @@ def test_a_real_command_line_shows_no_tensorflow_start_up_lines(tmp_path):
         env=env,
     )
     assert evaluated.returncode == 0, evaluated.stderr
-    for stderr in (trained.stderr, evaluated.stderr):
+    # The driver of a pretrained encoder's study loads it to check it before any worker trains.
+    (encoder,) = (tmp_path / "runs").rglob("encoder.keras")
+    pretrained = subprocess.run(
+        [*command, "train", str(path), "--set", "name=mine", "--set", "model.kind=pretrained"]
+        + ["--set", f"model.encoder={encoder}", "--set", "model.output=z", "--set", "probe.strategy=frozen"]
+        + ["--set", "probe.epochs=1"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert pretrained.returncode == 0, pretrained.stderr
+    for stderr in (trained.stderr, evaluated.stderr, pretrained.stderr):
         chatter = [
             line
             for line in stderr.splitlines()

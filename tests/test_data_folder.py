@@ -441,3 +441,33 @@ def test_train_on_a_folder_with_unlabeled_counts_them_in_the_summary(tmp_path):
     (summary_path,) = (tmp_path / "runs").rglob(rundir.SUMMARY)
     described = json.loads(summary_path.read_text())["data"]
     assert described["unlabeled"] == 9 and described["sizes"] == {"train": 21, "val": 3, "test": 24}
+
+
+@pytest.mark.parametrize(
+    ("data_section", "words"),
+    [
+        ({"name": "npz", "path": "{folder}"}, "data.path: {folder}: a folder, not an .npz file"),
+        (
+            {"name": "npz", "path": "{partial}"},
+            "data.path: {partial}: missing key(s) y_train, x_test, y_test",
+        ),
+        (
+            {"name": "digits", "unlabeled": "{partial}"},
+            "data.unlabeled: {partial}: missing key(s) x_unlabeled",
+        ),
+    ],
+    ids=["folder-as-npz", "npz-without-keys", "unlabeled-npz-without-key"],
+)
+def test_validate_finds_a_data_file_that_train_would_reject(tmp_path, data_section, words):
+    """What the issue saw: an npz config naming a folder passed validate and failed in train 10 s later."""
+    (tmp_path / "images" / "a").mkdir(parents=True)
+    np.savez(tmp_path / "partial.npz", x_train=np.zeros((3, 4)))
+    names = {"folder": str(tmp_path / "images"), "partial": str(tmp_path / "partial.npz")}
+    section = {key: value.format(**names) for key, value in data_section.items()}
+    raw = tiny_config(tmp_path, data=section)
+    if section["name"] != "digits":
+        raw["data"].pop("validation", None)
+    result = CliRunner().invoke(app, ["validate", str(write_config(tmp_path, raw))])
+    assert result.exit_code == 2, result.output
+    assert words.format(**names) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

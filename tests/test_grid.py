@@ -8,8 +8,11 @@ import random
 import pytest
 
 from latentprobe import grid as grid_mod
+from latentprobe import kinds
 from latentprobe.errors import ConfigError
 from latentprobe.models import MODELS
+
+KINDS = ", ".join(kinds.names())  # the built-in kinds and any installed plug-in's
 
 BASE = """\
 name: g
@@ -108,7 +111,7 @@ def test_an_error_from_a_grid_value_names_the_value_and_its_line(tmp_path):
     text = BASE + "grid:\n  model.kind:\n    - ae\n    - vae\n    - sparce\n"
     assert error_of(tmp_path, text) == (
         "study.yaml:12: grid.model.kind[2]: unknown value 'sparce'; did you mean 'sparse'? "
-        "(expected one of: aae, ae, dae, sparse, supervised, vae)"
+        f"(expected one of: {KINDS}, or an import path package.module:ClassName)"
     )
 
 

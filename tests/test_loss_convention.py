@@ -166,9 +166,9 @@ class TCVAE(VariationalAutoencoder):
 
     logged_terms = ("kl_loss", "tc_loss", "elbo_loss")
 
-    def regularizers(self, codes, training=False):
+    def regularizers(self, x, codes, training=False):
         return {
-            **super().regularizers(codes, training),
+            **super().regularizers(x, codes, training),
             "tc_loss": Regularizer(TC_WEIGHT, stand_in_tc(codes)),
         }
 
@@ -176,10 +176,10 @@ class TCVAE(VariationalAutoencoder):
 class WeightOutsideTheHookTCVAE(TCVAE):
     """Wrong: the term is weighted before it reaches the hook, so the logged value is not raw."""
 
-    def regularizers(self, codes, training=False):
+    def regularizers(self, x, codes, training=False):
         weighted = TC_WEIGHT * stand_in_tc(codes)
         return {
-            **VariationalAutoencoder.regularizers(self, codes, training),
+            **VariationalAutoencoder.regularizers(self, x, codes, training),
             "tc_loss": Regularizer(1.0, weighted),
         }
 
@@ -188,7 +188,7 @@ class PatchedVAE(VariationalAutoencoder):
     """The old convention, right on its own: the KL declared at weight 1 and the total patched by
     ``(beta - 1) x KL`` after the hook."""
 
-    def regularizers(self, codes, training=False):
+    def regularizers(self, x, codes, training=False):
         return {
             "kl_loss": Regularizer(1.0, ops.mean(losses.gaussian_kl(codes["z_mean"], codes["z_log_var"])))
         }
@@ -205,7 +205,7 @@ class TCVAEOnPatchedVAE(PatchedVAE):
 
     logged_terms = ("kl_loss", "tc_loss", "elbo_loss")
 
-    def regularizers(self, codes, training=False):
+    def regularizers(self, x, codes, training=False):
         kl = ops.mean(losses.gaussian_kl(codes["z_mean"], codes["z_log_var"]))
         return {
             "kl_loss": Regularizer(1.0, kl),
@@ -241,7 +241,7 @@ def test_a_variant_inheriting_a_patched_total_fails_the_check():
 
 def test_a_hook_cannot_replace_the_loss():
     class Sneaky(VariationalAutoencoder):
-        def logged_statistics(self, terms, codes):
+        def logged_statistics(self, x, terms, codes):
             return {"loss": terms["reconstruction_loss"]}
 
     model, _ = build_vae_like(Sneaky)

@@ -153,3 +153,18 @@ def test_bring_your_own_data_example_validates_and_trains(tmp_path, monkeypatch)
     shown = re.search(r'`"data": (\{.*?), \.\.\.\}`', text, re.S).group(1).replace("\n", " ") + "}"
     for key, value in json.loads(shown).items():
         assert described[key] == value, f"README.md: summary.json's data.{key} is {described[key]}"
+
+
+def test_your_own_encoder_snippet_probes_an_encoder_in_memory(tmp_path, monkeypatch, capsys):
+    code = marked_python_block(readme(), "<!-- readme-test: your-own-encoder -->")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "readme_snippet"}
+    exec(compile(code, "README.md (Your own encoder)", "exec"), namespace)
+
+    report = namespace["report"]
+    flat = report["metrics"]["eval"]
+    # Trained for a few seconds, the 4-d code is far above chance and the random encoder's.
+    assert flat["linear@all"] > 0.5 and flat["linear@all"] > flat["random_encoder/linear@all"] + 0.1
+    assert report["budgets"]["labels"]["10"] == 100  # 10 labels per class, from the train split
+    assert "probe@labels/class" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []  # nothing written

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from latentprobe import grid as grid_mod
-from latentprobe import rundir, study
+from latentprobe import kinds, rundir, study
 from latentprobe.errors import UserError
 from latentprobe.executors import RunResult, RunStarted
 from latentprobe.executors.local import LocalExecutor
 from latentprobe.models import MODELS
 from tests.conftest import REPO, tiny_config, write_config
+
+KINDS = ", ".join(kinds.names())  # the built-in kinds and any installed plug-in's
 
 
 def small(tmp_path: Path, **sections) -> dict:
@@ -106,7 +108,7 @@ def test_train_study_reports_bad_input_in_one_line_with_exit_2(tmp_path):
         (
             True,
             f"error: {path}:{line}: grid.model.kind[1]: unknown value 'vea'; did you mean 'vae'? "
-            "(expected one of: aae, ae, dae, sparse, supervised, vae)",
+            f"(expected one of: {KINDS}, or an import path package.module:ClassName)",
         )
     ]
     assert not study_dir(raw).exists()  # nothing was created

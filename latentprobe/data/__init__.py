@@ -181,12 +181,17 @@ def check_layout(cfg: Any) -> None:
     try:
         if cfg.name == "folder":
             folder.scan_layout(cfg.path)
+        elif cfg.path:  # npz, or a Keras dataset's own file: a file with the four arrays
+            readers.check_npz(cfg.path)
     except DataError as error:
         raise DataSettingError("data.path", str(error)) from None
     unlabeled = getattr(cfg, "unlabeled", None)
-    if unlabeled and not _is_npz(unlabeled):
+    if unlabeled:
         try:
-            folder.list_unlabeled(unlabeled)
+            if _is_npz(unlabeled):
+                readers.check_npz(unlabeled, (readers.UNLABELED_KEY,))
+            else:
+                folder.list_unlabeled(unlabeled)
         except DataError as error:
             raise DataSettingError("data.unlabeled", str(error)) from None
 

@@ -172,10 +172,24 @@ def read_unlabeled_npz(path: str) -> np.ndarray:
         return _read_keys(npz, path, (UNLABELED_KEY,))[0]
 
 
+def check_npz(path: str, keys: tuple[str, ...] = KEYS) -> None:
+    """Check, without reading an array, that ``path`` is an ``.npz`` holding ``keys`` (for ``validate``).
+
+    Raises:
+        DataError: naming the file: missing, a folder, not an .npz, or without one of the keys.
+    """
+    with _open_npz(path) as npz:
+        missing = [key for key in keys if key not in npz.files]
+    if missing:
+        raise DataError(f"{path}: missing key(s) {', '.join(missing)}; an .npz needs {', '.join(keys)}")
+
+
 def _open_npz(path: str) -> Any:
     file = Path(path)
     if not file.exists():
         raise DataError(f"{path}: no such file")
+    if file.is_dir():
+        raise DataError(f"{path}: a folder, not an .npz file (a folder of images is data.name 'folder')")
     if not file.is_file():
         raise DataError(f"{path}: not a file")
     # np.load falls back to .npy and pickle for non-zip files; its errors then mislead ("pickled data").

@@ -19,6 +19,7 @@ import numpy as np
 from latentprobe import components
 from latentprobe import data as data_mod
 from latentprobe.metrics import encode
+from latentprobe.models import pretrained
 
 T = TypeVar("T")
 
@@ -30,13 +31,28 @@ _REUSED: dict[tuple[Any, ...], Any] = {}
 PCA_MAX_TRAIN = 10000
 
 
-def random_encoder_features(cfg: Any, splits: data_mod.Splits, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def random_encoder_features(
+    cfg: Any, splits: data_mod.Splits, seed: int, model: Any = None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Train and test latents of an untrained model of the same architecture, its weights from ``seed``.
 
-    The same seed gives the same features whatever the global RNG state, which is left untouched.
+    The same seed gives the same features whatever the global RNG state, which is left untouched. A
+    pretrained encoder (``model``) is cloned with fresh weights; None when Keras cannot clone it.
     """
+    if isinstance(model, pretrained.PretrainedEncoder):
+        return random_features_of(model, splits.train.x, splits.test.x, seed)
     random_model = components.build_model(cfg, splits.input_shape, splits.num_classes, seed=seed)
     return encode(random_model, splits.train.x), encode(random_model, splits.test.x)
+
+
+def random_features_of(
+    model: pretrained.PretrainedEncoder, x_train: np.ndarray, x_test: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A pretrained encoder's architecture with weights drawn from ``seed``: its train and test codes."""
+    clone = model.reinitialized(seed)
+    if clone is None:
+        return None
+    return encode(clone, x_train), encode(clone, x_test)
 
 
 def pca_features(splits: data_mod.Splits, latent: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ from latentprobe import data as data_mod
 from latentprobe import plots
 from latentprobe.evaluation import latent_stats
 from latentprobe.evaluation.controls import PCA_MAX_TRAIN
+from latentprobe.models import pretrained
 
 #: Test points drawn in the latent scatter (PCA/direct); t-SNE takes fewer, it is slow.
 SCATTER_POINTS = 5000
@@ -103,7 +104,7 @@ def write_figures(
                 names,
             )
         )
-    if splits.is_image:
+    if splits.is_image and getattr(model, "decoder", None) is not None:  # a pretrained may have none
         x = splits.test.x[:RECONSTRUCTIONS]
         paths.append(plots.plot_reconstructions(x, model.predict_on_batch(x), out / "reconstructions.png"))
         if z_test.shape[1] == 2:
@@ -132,7 +133,10 @@ def plot_manifold(model: Any, z_train: np.ndarray, path: Path) -> Path:
     z1 = np.linspace(bounds[0, 0], bounds[1, 0], MANIFOLD_STEPS)
     z2 = np.linspace(bounds[0, 1], bounds[1, 1], MANIFOLD_STEPS)
     grid = np.stack(np.meshgrid(z1, z2), axis=-1).reshape(-1, 2).astype(np.float32)  # row i: z2[i]
-    images = np.asarray(model.decoder.predict_on_batch(grid))
+    if isinstance(model, pretrained.PretrainedEncoder):  # its decoder reads the encoder's range
+        images = np.asarray(model.decode(grid))
+    else:
+        images = np.asarray(model.decoder.predict_on_batch(grid))
     images = images.reshape(MANIFOLD_STEPS, MANIFOLD_STEPS, *images.shape[1:])
     title = "decoder outputs over the latent plane (the central 90% of the train codes)"
     return plots.plot_manifold(images, z1, z2, title, path)

@@ -5,6 +5,10 @@ the controls'), fit the offline probes at each label budget, cluster, measure th
 describe the latents, draw the figures, write the projector, then ``eval.json``. Nothing is fitted on the
 test split; summary.json is never edited; the global random state (Python, NumPy, TensorFlow, Keras) is
 left as it was: every draw derives from the eval seed.
+
+The steps that read a latent space from its features alone (probes at the label budgets, clustering, the
+main probe's per-class accuracy and confusion matrix, latent statistics) are :func:`read_latent_space`,
+shared by ``evaluate(RUN_DIR)`` and the in-memory :func:`latentprobe.api.probe`.
 """
 
 from __future__ import annotations
@@ -26,12 +30,35 @@ from latentprobe.evaluation import controls, figures, latent_stats, probing, pro
 from latentprobe.evaluation.options import EvalOptions, describe_options, main_probe
 from latentprobe.evaluation.report import headline_metrics
 from latentprobe.metrics import chance_accuracy, encode, measure
+from latentprobe.models import pretrained
 from latentprobe.tensorboard_log import write_image_files
 
 #: Test inputs the model's own ``latent_statistics`` hook sees at most.
 VARIANT_STATS_POINTS = 10000
 
 Features = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The labels a latent space is read against, and what identifies their split.
+
+    Attributes:
+        y_train: labels of the train part (probes, budgets and clustering are fitted on it only).
+        y_test: labels of the test split (only ever scored on).
+        num_classes: K.
+        split_key: identifies the data split; results of a feature set computed from the data alone
+            (``controls.DATA_ONLY``) are reused across evals with the same key.
+    """
+
+    y_train: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    split_key: tuple[str, ...]
+
+    @classmethod
+    def of(cls, splits: data_mod.Splits) -> Labels:
+        return cls(splits.train.y, splits.test.y, splits.num_classes, controls.split_key(splits))
 
 
 @dataclass(frozen=True)
@@ -73,16 +100,13 @@ def _evaluate(run_dir: Path, options: EvalOptions) -> dict[str, Any]:
     features = _features(run, options)
     clock.lap("features")
     subsets = _budgets(run_dir, run.splits, options)
-    rows, main_prediction = _offline_probes(features, subsets, run.splits, options, settings)
-    clock.lap("probes")
-    clustering = _clustering(features, run.splits, settings)
-    clock.lap("clustering")
+    read = read_latent_space(features, Labels.of(run.splits), subsets, options, settings, clock)
     z_train, z_test = features["encoder"]
-    gap = _online_offline_gap(z_train, z_test, run.splits, test["probe_accuracy"], settings, rows)
+    gap = _online_offline_gap(z_train, z_test, run.splits, test["probe_accuracy"], settings, read["probes"])
     gap["online_head"] = run.cfg.probe.head
-    latent = _latent_statistics(run.model, z_train, z_test, run.splits)
+    read["latent"]["variant"] = run.model.latent_statistics(run.splits.test.x[:VARIANT_STATS_POINTS])
     clock.lap("latent_statistics")
-    report = _report(run_dir, run, options, test, rows, clustering, subsets, main_prediction, gap, latent)
+    report = _report(run_dir, run, options, test, read, subsets, gap)
     report["plots"] = _plots(run_dir, run, features["encoder"], report, options)
     clock.lap("plots")
     if options.projector:
@@ -108,13 +132,14 @@ def load_run(run_dir: Path) -> LoadedRun:
     summary = rundir.read_summary(run_dir)
     cfg = config_mod.load(run_dir / rundir.CONFIG)
     splits = data_mod.load(cfg.data, cfg.seed)
-    recorded = summary.get("data", {}).get("sha256")
+    recorded = (summary.get("data") or {}).get("sha256") if isinstance(summary.get("data"), dict) else None
     if recorded and recorded != splits.sha256:
         raise RunDirError(
             f"{run_dir}: the data differs from the data the run was trained on "
             f"(sha256 {splits.sha256[:12]}... != {recorded[:12]}...)"
         )
     model, head = components.restore_model(cfg, run_dir, splits.input_shape, splits.num_classes)
+    pretrained.adapt(model, splits.train.x)
     return LoadedRun(cfg, summary, splits, model, head)
 
 
@@ -133,8 +158,11 @@ def _features(run: LoadedRun, options: EvalOptions) -> Features:
     splits = run.splits
     features = {"encoder": (encode(run.model, splits.train.x), encode(run.model, splits.test.x))}
     if options.controls:
-        features["random_encoder"] = controls.random_encoder_features(run.cfg, splits, options.seed)
-        features["pca"] = controls.pca_features(splits, run.cfg.model.latent, options.seed)
+        random = controls.random_encoder_features(run.cfg, splits, options.seed, run.model)
+        if random is not None:
+            features["random_encoder"] = random
+        latent = features["encoder"][0].shape[1]
+        features["pca"] = controls.pca_features(splits, latent, options.seed)
         features["pixels"] = controls.pixel_features(splits)
     return features
 
@@ -151,10 +179,51 @@ def _budgets(run_dir: Path, splits: data_mod.Splits, options: EvalOptions) -> di
     )
 
 
+def read_latent_space(
+    features: Features,
+    labels: Labels,
+    subsets: dict[str, np.ndarray],
+    options: EvalOptions,
+    settings: probing.ProbeSettings,
+    clock: _Clock | None = None,
+) -> dict[str, Any]:
+    """Read the encoder's latent space and the controls' from their features alone.
+
+    Args:
+        features: ``name -> (train, test)`` features; ``encoder`` first, then any controls.
+        labels: the train part's and the test split's labels.
+        subsets: each label budget's indices into the train part (class-balanced, from train only).
+        clock: laps ``probes`` and ``clustering`` when given.
+
+    Returns:
+        ``probes`` (one row per feature set, probe and budget), ``clustering``, ``main_probe``,
+        ``per_class_accuracy`` and ``confusion_matrix`` (of the main probe), ``latent`` (statistics of
+        the encoder's test latents).
+    """
+    clock = clock or _Clock()
+    rows, main_prediction = _offline_probes(features, subsets, labels, options, settings)
+    clock.lap("probes")
+    clustering = _clustering(features, labels, settings)
+    clock.lap("clustering")
+    z_train, z_test = features["encoder"]
+    latent = latent_stats.describe_latents(z_test)
+    if z_train.shape[1] == 2:
+        latent["area_share"] = latent_stats.class_area_share(z_train, labels.y_train, labels.num_classes)
+    k = labels.num_classes
+    return {
+        "probes": rows,
+        "clustering": clustering,
+        "main_probe": {"features": "encoder", "probe": main_probe(options), "budget": _main_budget(subsets)},
+        "per_class_accuracy": probing.per_class_accuracy(labels.y_test, main_prediction, k),
+        "confusion_matrix": probing.confusion(labels.y_test, main_prediction, k).tolist(),
+        "latent": latent,
+    }
+
+
 def _offline_probes(
     features: Features,
     subsets: dict[str, np.ndarray],
-    splits: data_mod.Splits,
+    labels: Labels,
     options: EvalOptions,
     settings: probing.ProbeSettings,
 ) -> tuple[list[dict[str, Any]], np.ndarray | None]:
@@ -163,7 +232,7 @@ def _offline_probes(
     Returns:
         One row per fit, and the main probe's test predictions (the encoder's, at the largest budget).
     """
-    y_train, y_test = splits.train.y, splits.test.y
+    y_train, y_test = labels.y_train, labels.y_test
     main = ("encoder", main_probe(options), _main_budget(subsets))
     rows, main_prediction = [], None
     for name, (z_train, z_test) in features.items():
@@ -178,7 +247,7 @@ def _offline_probes(
             return predictions
 
         if name in controls.DATA_ONLY:
-            key = (name, "probes", controls.split_key(splits), options.budgets, options.probes, settings)
+            key = (name, "probes", labels.split_key, options.budgets, options.probes, settings)
             predictions = controls.reused(key, fit_all)
         else:
             predictions = fit_all()
@@ -198,7 +267,7 @@ def _offline_probes(
 
 
 def _clustering(
-    features: Features, splits: data_mod.Splits, settings: probing.ProbeSettings
+    features: Features, labels: Labels, settings: probing.ProbeSettings
 ) -> dict[str, dict[str, float]]:
     """k-means accuracy and NMI per feature set."""
     scores = {}
@@ -206,10 +275,10 @@ def _clustering(
 
         def score(z_train=z_train, z_test=z_test):
             return probing.score_clustering(
-                z_train, splits.train.y, z_test, splits.test.y, splits.num_classes, settings
+                z_train, labels.y_train, z_test, labels.y_test, labels.num_classes, settings
             )
 
-        key = (name, "clustering", controls.split_key(splits), settings)
+        key = (name, "clustering", labels.split_key, settings)
         scores[name] = controls.reused(key, score) if name in controls.DATA_ONLY else score()
     return scores
 
@@ -242,32 +311,17 @@ def _online_offline_gap(
     }
 
 
-def _latent_statistics(
-    model: Any, z_train: np.ndarray, z_test: np.ndarray, splits: data_mod.Splits
-) -> dict[str, Any]:
-    """Generic statistics of the test latents (plus the class area share of a 2-d latent) and the
-    variant's own, from its ``latent_statistics`` hook."""
-    stats = latent_stats.describe_latents(z_test)
-    if z_train.shape[1] == 2:
-        stats["area_share"] = latent_stats.class_area_share(z_train, splits.train.y, splits.num_classes)
-    stats["variant"] = model.latent_statistics(splits.test.x[:VARIANT_STATS_POINTS])
-    return stats
-
-
 def _report(
     run_dir: Path,
     run: LoadedRun,
     options: EvalOptions,
     test: dict[str, float],
-    rows: list[dict[str, Any]],
-    clustering: dict[str, dict[str, float]],
+    read: dict[str, Any],
     subsets: dict[str, np.ndarray],
-    main_prediction: np.ndarray | None,
     gap: dict[str, Any],
-    latent: dict[str, Any],
 ) -> dict[str, Any]:
     """The report as eval.json holds it (figures, projector and timing are added after)."""
-    splits, k = run.splits, run.splits.num_classes
+    splits = run.splits
     reference = run.summary["metrics"]["test"]
     report: dict[str, Any] = {
         "schema_version": rundir.EVAL_SCHEMA_VERSION,
@@ -278,16 +332,16 @@ def _report(
             name: abs(value - reference[name]) for name, value in test.items() if name in reference
         },
         "chance_accuracy": test["chance_accuracy"],
-        "probes": rows,
-        "clustering": clustering,
-        "main_probe": {"features": "encoder", "probe": main_probe(options), "budget": _main_budget(subsets)},
+        "probes": read["probes"],
+        "clustering": read["clustering"],
+        "main_probe": read["main_probe"],
         # The name of each class, in the order of per_class_accuracy, the confusion matrix's rows and
         # columns and latent.area_share.
         "class_names": list(splits.class_names),
-        "per_class_accuracy": probing.per_class_accuracy(splits.test.y, main_prediction, k),
-        "confusion_matrix": probing.confusion(splits.test.y, main_prediction, k).tolist(),
+        "per_class_accuracy": read["per_class_accuracy"],
+        "confusion_matrix": read["confusion_matrix"],
         "online_offline": gap,
-        "latent": latent,
+        "latent": read["latent"],
         "budgets": {
             "file": f"{rundir.EVAL_DIR}/{rundir.BUDGETS}",
             "eval_seed": options.seed,

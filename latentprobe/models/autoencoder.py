@@ -1,27 +1,43 @@
-"""The plain autoencoder, and the base class every variant extends.
+"""The plain autoencoder, and ``Autoencoder``: the base class every variant extends (public API).
 
-A variant changes behaviour through small hooks rather than copying the training step:
+A variant is a subclass that overrides a few hooks rather than the training step. Built in, it is listed
+in ``latentprobe.models.MODELS``; from your own package, ``model.kind`` names it by an import path
+(``package.module:ClassName``) or by an entry point in the group ``latentprobe.models``. Class attributes:
 
-- ``encoder_outputs``: which heads the encoder has (``z``; ``z_mean`` and ``z_log_var``; ...).
-- ``encode``: turn the encoder's outputs into the code the decoder reads (e.g. sample in a VAE).
-- ``corrupt``: what the encoder sees during training (noise in a denoising autoencoder).
-- ``regularizers``: the variant's regularisation terms, each a raw value and its weight (the VAE's KL
-  and beta; the sparse penalty and its weight). The loss is formed in one place, ``total_loss``:
-  reconstruction + sum of weight x value (+ the layers' own losses); each raw value is logged.
-- ``logged_statistics``: scalars logged but never optimised (the VAE's ELBO, the sparse code's mean
-  activation); computed after the loss, so they cannot change it.
-- ``probe_features``: what the probe reads (``z``; ``z_mean`` in a VAE); ``features_from_codes`` picks
-  the same from a training pass's codes, for a model that ``shares_codes``.
-- ``latent_statistics``: variant-specific statistics eval reports (KL per dimension, mean activation).
-- ``decoder_width``: the width of the code the decoder reads (the AAE's decoder reads ``[y, z]``).
-- ``label_metrics``: metrics of a model's own class head against labels (the AAE's y head).
+- ``Settings``: the dataclass of the variant's settings block ``model.<kind>`` (None: no settings), checked
+  like every config block (unknown keys, types, ranges: field metadata ``min``/``max``); the instance gets
+  it as ``self.settings``.
+- ``kind``: for a class named by an import path, the name of its settings block (default: the class name).
+- ``logged_terms``: the names of what ``regularizers`` and ``logged_statistics`` return (each is tracked
+  and logged as ``train/<name>``, ``val/<name>``).
+- ``uses_labels``: ``train_step`` receives ``(x, x_labeled, y_labeled)`` (a batch of the labeled subset).
+- ``shares_codes``: a training pass encodes the batch as the probe reads it (no corrupted input), so the
+  probe may reuse its codes.
 
-A variant with ``uses_labels = True`` gets ``train_step((x, x_labeled, y_labeled))``: a batch of the train
-split and a batch of the labeled subset (the semi-supervised AAE's cross-entropy phase).
+The hooks, and what each receives (``x`` is always the clean input batch, shape ``(batch,) + input_shape``,
+float32 in [0, 1]; ``codes`` the dict ``encode`` returned for the encoder's input of that pass):
+
+- ``encoder_outputs(latent, num_classes, settings)`` (class method): the encoder's heads and their widths
+  (``{"z": latent}``; the VAE's ``z_mean`` and ``z_log_var``).
+- ``decoder_width(latent, num_classes, settings)`` (class method): the width of the code the decoder reads.
+- ``extend_encoder(encoder, num_classes)`` (class method): heads added on the built encoder.
+- ``corrupt(x, training)``: what the encoder sees (noise in a denoising autoencoder, in training only).
+- ``encode(x, training)``: the encoder's outputs plus ``z``, the code the decoder reads (a VAE samples).
+- ``regularizers(x, codes, training)``: the variant's regularisation terms, ``{name: Regularizer(weight,
+  raw value)}``, each value a batch mean. The loss is formed in one place, ``total_loss``: reconstruction
+  + sum of weight x value (+ the layers' own losses); each raw value is logged under its name. ``x`` makes
+  an input-dependent penalty (the contractive autoencoder's Jacobian) a hook like any other.
+- ``logged_statistics(x, terms, codes)``: scalars logged but never optimised (the VAE's ELBO, the sparse
+  code's mean activation), from the pass's ``terms`` (the loss included); computed after the loss.
+- ``probe_features(x, training)``: what the probe reads, (batch, latent); ``features_from_codes(codes)``
+  picks the same from a training pass's codes, for a model that ``shares_codes``.
+- ``latent_statistics(x)``: variant-specific statistics eval reports, from NumPy inputs, JSON-ready.
+- ``label_metrics(x, y)``: metrics of the model's own class head against labels (the AAE's y head).
 
 Every reconstruction update goes through ``fit_batch``. Only a variant with its own networks and
 optimizers (the adversarial autoencoder, whose extra phases follow ``fit_batch``) or with no reconstruction
-(the supervised baseline) overrides ``train_step``.
+(the supervised baseline) overrides ``train_step``. ``latentprobe.testing.check_variant`` checks a variant
+keeps the rules (the loss convention, saving, resuming, determinism, the probe's freeze).
 """
 
 from __future__ import annotations
@@ -58,6 +74,9 @@ class Autoencoder(keras.Model):
 
     #: The variant's settings dataclass (the ``model.<kind>`` config block), or None for no settings.
     Settings: ClassVar[type | None] = None
+    #: For a class named by an import path: the name of its settings block ``model.<kind>`` (and of its
+    #: run directories); the class name when the class itself does not set it.
+    kind: ClassVar[str | None] = None
     #: Names of the logged scalars beyond ``base_terms`` (the ``regularizers``, the ``logged_statistics``,
     #: a variant's own phases); each gets a tracker.
     logged_terms: ClassVar[tuple[str, ...]] = ()
@@ -143,12 +162,19 @@ class Autoencoder(keras.Model):
         """What the encoder sees; the plain autoencoder sees its input unchanged."""
         return x
 
-    def regularizers(self, codes: dict[str, Any], training: bool = False) -> dict[str, Regularizer]:
-        """The regularisation terms (raw batch means) and their weights, keyed like ``logged_terms``."""
+    def regularizers(self, x, codes: dict[str, Any], training: bool = False) -> dict[str, Regularizer]:
+        """The regularisation terms (raw batch means) and their weights, keyed like ``logged_terms``.
+
+        Args:
+            x: the clean input batch, (batch,) + input_shape.
+            codes: what ``encode`` returned for the encoder's input (``corrupt(x)``) in this pass.
+            training: whether this is a training pass.
+        """
         return {}
 
-    def logged_statistics(self, terms: Mapping[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
-        """Scalars logged but not optimised, from the pass's ``terms`` (loss included) and ``codes``."""
+    def logged_statistics(self, x, terms: Mapping[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
+        """Scalars logged but not optimised, from the input batch ``x``, the pass's ``terms`` (loss and
+        raw regularisers included) and ``codes``."""
         return {}
 
     def probe_features(self, x, training: bool = False):
@@ -189,10 +215,10 @@ class Autoencoder(keras.Model):
                 losses.reconstruction(x, reconstruction, self.reconstruction_kind)
             )
         }
-        regularizers = self.regularizers(codes, training=training)
+        regularizers = self.regularizers(x, codes, training=training)
         terms["loss"] = self.total_loss(terms["reconstruction_loss"], regularizers)
         _add_new(terms, {name: r.value for name, r in regularizers.items()}, "regularizers")
-        _add_new(terms, self.logged_statistics(dict(terms), codes), "logged_statistics")
+        _add_new(terms, self.logged_statistics(x, dict(terms), codes), "logged_statistics")
         return terms, codes
 
     def total_loss(self, data_loss, regularizers: Mapping[str, Regularizer]):

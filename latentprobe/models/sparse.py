@@ -11,8 +11,7 @@ Scale: the weights apply to the loss as this package computes it: reconstruction
 dimensions and the KL SUMMED over code units, Ng's convention. A weight calibrated against a per-pixel
 MEAN loss (Keras's default, as in the sparse autoencoder notebook) is D times too small here (D input
 dimensions); one calibrated on a KL averaged over U units is U times too large. The notebook's beta 3
-(both means) is 3 * 784 / 32 = 73.5
-here; see configs/reference/sparse-784-32-mnist.yaml.
+(both means) is 3 * 784 / 32 = 73.5 here; see configs/reference/sparse-784-32-mnist.yaml.
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ class SparseAutoencoder(Autoencoder):
         codes["z"] = ops.sigmoid(codes["z"])  # (batch, latent), in (0, 1)
         return codes
 
-    def regularizers(self, codes: dict[str, Any], training: bool = False) -> dict[str, Regularizer]:
+    def regularizers(self, x, codes: dict[str, Any], training: bool = False) -> dict[str, Regularizer]:
         z, s = codes["z"], self.settings
         if s.penalty == "kl":
             sparsity = Regularizer(s.beta, losses.sparsity_kl(s.rho, z))
@@ -61,7 +60,7 @@ class SparseAutoencoder(Autoencoder):
         decay = sum(ops.sum(ops.square(w)) for w in kernels)
         return {"sparsity_loss": sparsity, "weight_decay_loss": Regularizer(s.weight_decay, decay)}
 
-    def logged_statistics(self, terms: Mapping[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
+    def logged_statistics(self, x, terms: Mapping[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
         # How sparse the code is.
         z = codes["z"]
         return {

@@ -51,11 +51,11 @@ class VariationalAutoencoder(Autoencoder):
             codes["z"] = codes["z_mean"]
         return codes
 
-    def regularizers(self, codes: dict[str, Any], training: bool = False) -> dict[str, Regularizer]:
+    def regularizers(self, x, codes: dict[str, Any], training: bool = False) -> dict[str, Regularizer]:
         kl = ops.mean(losses.gaussian_kl(codes["z_mean"], codes["z_log_var"]))
         return {"kl_loss": Regularizer(self.settings.beta, kl)}
 
-    def logged_statistics(self, terms: Mapping[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
+    def logged_statistics(self, x, terms: Mapping[str, Any], codes: dict[str, Any]) -> dict[str, Any]:
         # The negative ELBO proper (beta 1), logged whatever beta the loss uses.
         return {"elbo_loss": terms["reconstruction_loss"] + terms["kl_loss"]}
 
