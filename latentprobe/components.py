@@ -102,11 +102,20 @@ def build_components(cfg: RunConfig, splits: Any) -> Components:
     ``uses_labels`` see labeled examples only, while the autoencoder's batches draw from both.
     """
     x_train, y_train = autoencoder_inputs(splits)
-    return assemble(cfg, x_train, y_train, splits.labeled_idx, splits.input_shape, splits.num_classes)
+    return assemble(
+        cfg,
+        x_train,
+        y_train,
+        splits.labeled_idx,
+        splits.input_shape,
+        splits.num_classes,
+        scale=splits.train.scale,
+    )
 
 
 def autoencoder_inputs(splits: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) the autoencoder trains on: the train part, then the unlabeled examples labeled -1."""
+    """(x, y) the autoencoder trains on: the train part, then the unlabeled examples labeled -1 (stored
+    as the train part is: the same dtype and ``scale``, which ``data.load`` sees to)."""
     unlabeled = getattr(splits, "unlabeled", None)
     if unlabeled is None or not len(unlabeled):
         return splits.train.x, splits.train.y
@@ -122,16 +131,20 @@ def assemble(
     labeled_idx: np.ndarray,
     input_shape: Sequence[int],
     num_classes: int,
+    scale: float = 1.0,
 ) -> Components:
-    """:func:`build_components` from arrays (the benchmarks hold their data outside ``Splits``)."""
+    """:func:`build_components` from arrays (the benchmarks hold their data outside ``Splits``); the
+    model sees ``x_train / scale`` (uint8 images stay bytes until the compiled step)."""
     blocks = schedules_mod.plan(cfg, len(x_train), len(labeled_idx))
     model = build_model(cfg, input_shape, num_classes, schedule=blocks["train"])
-    pretrained.adapt(model, x_train)
+    pretrained.adapt(model, x_train, scale)
     head = build_head(cfg.probe, latent_size(cfg, model), num_classes)
     probe_rate = blocks["probe"].learning_rate(cfg.probe.learning_rate)
     probe = Probe(head, build_optimizer(cfg.probe.optimizer, probe_rate))
     rng = np.random.default_rng([cfg.seed, STREAM_BATCHES])
-    strategy = STRATEGIES[cfg.probe.strategy](model, probe, x_train, y_train, labeled_idx, cfg, rng)
+    strategy = STRATEGIES[cfg.probe.strategy](
+        model, probe, x_train, y_train, labeled_idx, cfg, rng, scale=scale
+    )
     return Components(model, head, probe, strategy, blocks)
 
 

@@ -108,7 +108,8 @@ class TrainConfig:
     device: Literal["auto", "cpu", "gpu"] = "auto"
     # mixed: Keras's mixed precision policy (float16 on a GPU, bfloat16 on a CPU), float32 variables.
     precision: Literal["float32", "mixed"] = "float32"
-    jit_compile: bool = True
+    # auto: XLA where it was measured to be faster (strategies.resolve_jit_compile); true; false.
+    jit_compile: bool | Literal["auto"] = "auto"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from latentprobe import checkpoint, rundir
+from latentprobe import checkpoint, pixels, rundir
 from latentprobe import config as config_mod
 from latentprobe import data as data_mod
 from latentprobe import grid as grid_mod
@@ -248,7 +248,7 @@ def _log_start(
     """HParams, the custom-scalars layout, and step 0: the untrained autoencoder and probe, so every
     curve starts from chance."""
     tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
-    ledger.initial = measure(parts.model, parts.head, splits.val.x, splits.val.y)
+    ledger.initial = measure(parts.model, parts.head, splits.val.x, splits.val.y, scale=splits.val.scale)
     tb.write_scalars(rundir.TB_VAL, 0, ledger.initial)
     tb.write_layout(ledger.initial)
 
@@ -277,6 +277,7 @@ def _train_epochs(
             splits.val.y,
             autoencoder=record.trained_autoencoder,
             probe=record.trained_probe,
+            scale=splits.val.scale,
         )
         train = {k: v for k, v in record.train.items() if k != "loss"}
         train.update(learning_rates(parts.model, parts.probe.optimizer, record.phase))
@@ -305,9 +306,9 @@ def _log_epoch(
     tb.write_scalars(rundir.TB_VAL, record.epoch, val)
     if record.trained_autoencoder:
         if splits.is_image:
-            grid = splits.test.x[:GRID_IMAGES]
+            grid = pixels.scale_array(splits.test.x[:GRID_IMAGES], splits.test.scale)
             tb.write_reconstructions(record.epoch, grid, model.predict_on_batch(grid))
-        tb.write_latent_histogram(record.epoch, encode(model, splits.test.x[:1000]))
+        tb.write_latent_histogram(record.epoch, encode(model, splits.test.x[:1000], scale=splits.test.scale))
 
 
 def _checkpoint_state(
@@ -339,11 +340,11 @@ def _save_models(run_dir: Path, parts: Components) -> None:
 
 def _measure_final(parts: Components, splits: data_mod.Splits) -> tuple[dict[str, float], dict[str, float]]:
     """Test and val metrics of the trained run (test is measured once, here, and never trained on)."""
-    test = measure(parts.model, parts.head, splits.test.x, splits.test.y)
+    test = measure(parts.model, parts.head, splits.test.x, splits.test.y, scale=splits.test.scale)
     test["chance_accuracy"] = chance_accuracy(
         splits.train.y[splits.labeled_idx], splits.test.y, splits.num_classes
     )
-    val = measure(parts.model, parts.head, splits.val.x, splits.val.y)
+    val = measure(parts.model, parts.head, splits.val.x, splits.val.y, scale=splits.val.scale)
     return test, val
 
 
