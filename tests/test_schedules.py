@@ -135,7 +135,7 @@ def test_early_stopping_keeps_the_best_epoch_for_models_and_test_metrics(tmp_pat
     cfg = config.load(run_dir / "config.yaml")
     splits = data.load(cfg.data, cfg.seed)
     model, head = components.restore_model(cfg, run_dir, splits.input_shape, splits.num_classes)
-    val = measure(model, head, splits.val.x, splits.val.y)
+    val = measure(model, head, splits.val.x, splits.val.y, scale=splits.val.scale)
     assert val["reconstruction_loss"] == history["val/reconstruction_loss"][0]
 
 
