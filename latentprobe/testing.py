@@ -212,7 +212,7 @@ def check_save_and_load(cfg: config.RunConfig, run_dir: Path, summary: dict, spl
         model, head = components.restore_model(cfg, run_dir, splits.input_shape, splits.num_classes)
     except Exception as exc:
         raise VariantCheckError(f"{rule}: the saved run does not load: {exc}") from None
-    test = measure(model, head, splits.test.x, splits.test.y)
+    test = measure(model, head, splits.test.x, splits.test.y, scale=splits.test.scale)
     expected = {k: v for k, v in summary["metrics"]["test"].items() if k in test}
     got = {k: test[k] for k in expected}
     _expect(
