@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from latentprobe import pixels
+from latentprobe import pixels, schedules
 from latentprobe.errors import NonFiniteLoss
 from latentprobe.models import losses
 from latentprobe.models.autoencoder import Autoencoder
@@ -43,9 +43,10 @@ def build_head(probe_cfg: Any, latent: int, num_classes: int) -> keras.Model:
     return keras.Model(inputs, outputs, name=f"probe_{probe_cfg.head}")
 
 
-def build_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """An optimizer by its Keras name, with the configured learning rate."""
-    return keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate}})
+def build_optimizer(spec: str | dict[str, Any], learning_rate: Any) -> keras.optimizers.Optimizer:
+    """An optimizer by its Keras name (or a mapping of name and arguments), with the learning rate (a
+    number or a schedule: :mod:`latentprobe.schedules`)."""
+    return schedules.build_optimizer(spec, learning_rate)
 
 
 class Probe:
@@ -132,6 +133,9 @@ class Strategy:
         self.n = len(x_train)
         self.batch_size = min(cfg.train.batch_size, self.n)
         self.probe_batch_size = min(cfg.probe.batch_size or cfg.train.batch_size, len(self.labeled_idx))
+        # Phase -> the epoch it ended at, set by the caller between epochs (early stopping, a phase's
+        # last epoch) and restored on resume; ``run()`` trains no further epoch of a finished phase.
+        self.finished: dict[str, int] = {}
         on_gpu = "GPU" in self.x.device.upper()  # built under the run's tf.device
         self.jit_compile = resolve_jit_compile(
             cfg.train.jit_compile, cfg.model.network, self.n * cfg.train.epochs, on_gpu
@@ -299,6 +303,8 @@ class AlternatingStrategy(Strategy):
 
     def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
         for epoch in range(start_epoch + 1, self.cfg.train.epochs + 1):
+            if "alternating" in self.finished:
+                return
             if self.cfg.probe.every == "step":
                 train, samples = self.run_step_epoch()
             else:
@@ -323,15 +329,23 @@ class FrozenStrategy(Strategy):
 
     def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
         ae_epochs = autoencoder_epochs(self.cfg)
-        for epoch in range(start_epoch + 1, ae_epochs + 1):
-            train, samples = self.run_ae_epoch()
-            yield EpochRecord(epoch, "autoencoder", train, samples)
+        epoch = start_epoch
+        if "autoencoder" not in self.finished:
+            while epoch < ae_epochs:
+                epoch += 1
+                train, samples = self.run_ae_epoch()
+                yield EpochRecord(epoch, "autoencoder", train, samples)
+                if "autoencoder" in self.finished:  # stopped early
+                    break
+        # The probe's epochs follow the autoencoder's last (ae_epochs, or where it stopped early).
+        ae_end = self.finished.get("autoencoder", min(epoch, ae_epochs))
         # Frozen for real, not just left out of the probe's variable list: a later fit() or optimizer
         # built on this encoder sees no trainable weights. (A run resumed in the probe phase gets here too.)
         self.model.encoder.trainable = False
-        for i in range(max(1, start_epoch - ae_epochs + 1), self.cfg.probe.epochs + 1):
+        while epoch < ae_end + self.cfg.probe.epochs and "probe" not in self.finished:
+            epoch += 1
             train, samples = self.run_probe_epoch()
-            yield EpochRecord(ae_epochs + i, "probe", train, samples)
+            yield EpochRecord(epoch, "probe", train, samples)
 
 
 def autoencoder_epochs(cfg: Any) -> int:

@@ -561,6 +561,9 @@ def summary_line(summary: dict[str, Any]) -> str:
     # A variant may have no reconstruction (supervised) or its own classifier (aae): show what exists.
     shown = [name for name in ("classifier_accuracy", "reconstruction_loss") if name in test]
     extra = "".join(f"  test/{name} {test[name]:.4f}" for name in shown)
+    if any("monitor" in phase for phase in summary.get("phases", {}).values()):  # early stopping chose
+        stopped = " (stopped early)" if summary.get("stopped") == "early_stopping" else ""
+        extra += f"  best epoch {summary['best_epoch']}{stopped}"
     return (
         f"{summary['run_dir']}  test/probe_accuracy {test['probe_accuracy']:.4f}"
         f"  (chance {test['chance_accuracy']:.4f}){extra}  train {summary['timing']['train_seconds']:.1f}s"

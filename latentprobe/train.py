@@ -27,9 +27,11 @@ from latentprobe import data as data_mod
 from latentprobe import grid as grid_mod
 from latentprobe.components import Components, build_components, dtype_policy
 from latentprobe.config import RunConfig
+from latentprobe.early_stopping import EpochControls
 from latentprobe.errors import NonFiniteLoss, RunDirError
 from latentprobe.metrics import chance_accuracy, encode, measure
 from latentprobe.models import pretrained
+from latentprobe.schedules import learning_rates
 from latentprobe.strategies import EpochRecord, total_epochs
 from latentprobe.tensorboard_log import TensorBoardLog, flatten_hparams
 
@@ -183,6 +185,7 @@ class _Ledger:
     initial: dict[str, float] | None = None  # val metrics before any training
     start_epoch: int = 0
     restored: bool = False  # continued from a checkpoint
+    controls: EpochControls | None = None  # plateau schedules, early stopping, where phases ended
 
 
 def _train(
@@ -196,7 +199,9 @@ def _train(
 ) -> dict[str, Any]:
     parts = build_components(cfg, splits)
     variables = checkpoint.collect_variables(parts.model, parts.head, [parts.probe.optimizer])
-    ledger = _restore_or_start(run_dir, parts, variables, resume)
+    controls = EpochControls(cfg, parts.schedules)
+    parts.strategy.finished = controls.finished  # the strategy trains no epoch of a finished phase
+    ledger = _restore_or_start(run_dir, parts, variables, resume, controls)
     tb = TensorBoardLog(run_dir / rundir.TB)
     try:
         if not ledger.restored:  # a run resumed from a checkpoint logged these already
@@ -204,20 +209,28 @@ def _train(
         _train_epochs(cfg, run_dir, parts, splits, tb, variables, ledger, progress, started)
         _save_models(run_dir, parts)
         test, val = _measure_final(parts, splits)
-        tb.write_scalars(rundir.TB_TEST, ledger.history["epoch"][-1], test)
+        best = controls.describe(ledger.history)
+        tb.write_scalars(rundir.TB_TEST, best["best_epoch"] or ledger.history["epoch"][-1], test)
     finally:
         tb.close()  # flush what was logged, even when training failed
-    return _completed_summary(cfg, run_dir, parts, splits, device, ledger, test, val, started)
+    summary = _completed_summary(cfg, run_dir, parts, splits, device, ledger, test, val, started)
+    return {**summary, **best}
 
 
-def _restore_or_start(run_dir: Path, parts: Components, variables: list[Any], resume: bool) -> _Ledger:
-    """A fresh ledger, or (resuming) the last checkpoint's weights, batch order and ledger."""
+def _restore_or_start(
+    run_dir: Path, parts: Components, variables: list[Any], resume: bool, controls: EpochControls
+) -> _Ledger:
+    """A fresh ledger, or (resuming) the last checkpoint's weights, batch order, controls and ledger."""
     state = checkpoint.read_state(run_dir) if resume else None
     if state is None:
-        return _Ledger(history={"epoch": [], "phase": []}, resumed_at=[0] if resume else [])
+        return _Ledger(
+            history={"epoch": [], "phase": []}, resumed_at=[0] if resume else [], controls=controls
+        )
     checkpoint.restore(run_dir, state, variables)
     parts.strategy.rng.bit_generator.state = state["rng"]
+    controls.load(state.get("controls"), state.get("phase"))
     return _Ledger(
+        controls=controls,
         history=state["history"],
         train_seconds=state["train_seconds"],
         samples=state["samples"],
@@ -267,10 +280,19 @@ def _train_epochs(
             scale=splits.val.scale,
         )
         train = {k: v for k, v in record.train.items() if k != "loss"}
+        train.update(learning_rates(parts.model, parts.probe.optimizer, record.phase))
         _log_epoch(tb, record, train, val, parts.model, splits)
         _append_history(ledger.history, record, train, val)
+        end = ledger.controls.after_epoch(record.phase, record.epoch, val)
+        if end is not None and end.restore_epoch is not None:
+            # The phase goes on from (frozen's probe phase), or the run ends with, its best epoch's weights.
+            checkpoint.restore(run_dir, {"weights": rundir.checkpoint_weights(end.restore_epoch)}, variables)
         checkpoint.save(
-            run_dir, record.epoch, variables, _checkpoint_state(record, parts, ledger, splits, started)
+            run_dir,
+            record.epoch,
+            variables,
+            _checkpoint_state(record, parts, ledger, splits, started),
+            keep=ledger.controls.keep(),
         )
         if progress is not None:
             progress(_progress_line(record, total, train, val, time.perf_counter() - epoch_start))
@@ -302,6 +324,7 @@ def _checkpoint_state(
         "resumed_at_epochs": ledger.resumed_at,
         "data_sha256": splits.sha256,
         "initial": ledger.initial,
+        "controls": ledger.controls.state(),
     }
 
 
