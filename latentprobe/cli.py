@@ -176,9 +176,16 @@ def _resume_run(run_dir: Path) -> str:
 def validate(config: ConfigArg, set_: SetOpt = None, seeds: SeedsOpt = None) -> None:
     """Check a config (with train's --set and --seeds) and an image folder's layout, without training (fast:
     imports no TensorFlow, decodes no image)."""
-    from latentprobe import grid
+    from latentprobe import grid, search
     from latentprobe.study import check_devices, check_layouts
 
+    if search.has_search(config, set_ or []):  # checked without TensorFlow or Optuna
+        try:
+            found = search.load(config, set_ or [], seeds)
+        except UserError as exc:
+            raise _fail(exc) from None
+        typer.echo(search.describe(found))
+        return
     try:
         study = grid.load(config, set_ or [], seeds)
         check_devices(study, config, set_ or [])
@@ -359,12 +366,16 @@ def compare(
     With --rows/--cols: a pivot table of one metric, each cell mean ± 95% CI (n runs).
     Exit codes: 0 shown, 2 bad input (nothing to compare, a bad option, runs that cannot be plotted).
     """
-    from latentprobe import comparison
+    from latentprobe import comparison, search
 
     try:
         _check_compare_options(format_, table_, width, rows, cols, metric, plot)
     except UserError as exc:
         raise _fail(exc) from None
+    if len(runs) == 1 and search.is_search_dir(runs[0]) and not (rows or cols or plot or table_):
+        # A search: its trials best first on the objective (test metrics shown, never used to rank).
+        typer.echo(search.render_ranking(runs[0], format_), nl=False)
+        return
     records, problems = comparison.load_runs(runs)
     if not records:
         for p in problems:

@@ -457,6 +457,13 @@ def train_study(
         130 interrupted (every run stays resumable: the same command continues the study).
     """
     out = out or _echo
+    from latentprobe import search
+
+    if search.has_search(config_path, overrides):  # Optuna's trials instead of a grid's runs
+        if seeds is not None:
+            out("error: --seeds: a search samples its trials; give seed in search.space instead", err=True)
+            return 2
+        return search.train_search(config_path, overrides, jobs, threads, executor, address, out)
     with contextlib.ExitStack() as stack:
         try:
             grid = load_grid(config_path, overrides, seeds)

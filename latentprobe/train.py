@@ -28,6 +28,7 @@ from latentprobe.components import Components, build_components, dtype_policy
 from latentprobe.config import RunConfig
 from latentprobe.errors import NonFiniteLoss, RunDirError
 from latentprobe.metrics import chance_accuracy, encode, measure
+from latentprobe.runtime import describe_node
 from latentprobe.strategies import EpochRecord
 from latentprobe.tensorboard_log import TensorBoardLog, flatten_hparams
 
@@ -151,6 +152,9 @@ def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) ->
     done = state["epoch"] if state else 0
     total = cfg.train.epochs + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
     status = rundir.STATUS_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else rundir.STATUS_FAILED
+    # An exception that stops a run on purpose between epochs (a search's pruned trial) names its status.
+    stopped_after = getattr(exc, "stopped_after_epoch", None)
+    status = getattr(exc, "run_status", None) or status
     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, NonFiniteLoss):
         exc.epoch = done + 1
@@ -161,7 +165,8 @@ def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) ->
             "schema_version": rundir.SUMMARY_SCHEMA_VERSION,
             "status": status,
             "reason": reason,
-            "epoch": min(done + 1, total),  # the epoch that was running (or the last, when saving failed)
+            # The epoch that was running (or the last, when saving failed), or the one it stopped after.
+            "epoch": stopped_after if stopped_after is not None else min(done + 1, total),
             "checkpoint_epoch": done if state else None,  # `latentprobe train --resume` continues after it
             "run_dir": str(run_dir.resolve()),
             "config": config_mod.to_dict(cfg),
@@ -427,6 +432,7 @@ def describe_environment(device: str) -> dict[str, Any]:
         # TensorFlow's intra-op threads (0 in TensorFlow means one per core: recorded as the core count).
         "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
         "argv": sys.argv,
+        "node": describe_node(),
     }
 
 

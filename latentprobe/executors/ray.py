@@ -14,7 +14,6 @@ short :class:`RunResult`. Ray is imported only here, when ``--executor ray`` ask
 from __future__ import annotations
 
 import dataclasses
-from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from latentprobe.executors import (
     RunStarted,
     Task,
     cpu_count,
+    queue_of,
     wants_gpu,
 )
 from latentprobe.executors.worker import execute
@@ -50,7 +50,13 @@ class RayExecutor:
         if not ray.is_initialized():
             try:
                 if address is None:
-                    ray.init(num_cpus=cpu_count(), include_dashboard=False, log_to_driver=False)
+                    # A local study needs no network: its node binds to the loopback address only.
+                    ray.init(
+                        num_cpus=cpu_count(),
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        _node_ip_address="127.0.0.1",
+                    )
                 else:
                     ray.init(address=address, log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -88,7 +94,7 @@ class RayExecutor:
             max_calls=1 if gpu else 0,  # 0: no limit
             max_retries=0,  # a failed run is recorded, not silently retrained
         )(execute)
-        pending = deque(tasks)
+        pending = queue_of(tasks)
         running: dict[Any, Task] = {}
         try:
             while pending or running:
