@@ -634,7 +634,8 @@ def run_search(search: Search, executor: Any, out: Callable[..., None]) -> tuple
             sampler=make_sampler(search.spec, search.seed),
             pruner=make_pruner(search.spec.pruner, epochs),
         )
-        spec_json = search.spec.to_json()
+        # The same search may be given more trials; anything else of it is another search.
+        spec_json = {k: v for k, v in search.spec.to_json().items() if k != "trials"}
         if "spec" not in study.user_attrs:
             study.set_user_attr("spec", spec_json)
         elif study.user_attrs["spec"] != spec_json:
