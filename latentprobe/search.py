@@ -51,6 +51,8 @@ RECORD = "search.json"
 JOURNAL = "optuna.journal"
 RECORD_SCHEMA_VERSION = 1
 PRUNED = "pruned"
+#: How a trial can end for good (an interrupted one resumes).
+FINISHED = ("completed", PRUNED, "failed")
 MISSING = "search: running a search needs Optuna: pip install 'latentprobe[search]'"
 KEYS = ("trials", "objective", "direction", "sampler", "pruner", "space")
 
@@ -646,10 +648,8 @@ def run_search(search: Search, executor: Any, out: Callable[..., None]) -> tuple
         _settle_finished(feed, study, search.spec.objective)
         write_record(search, feed.runs.values())
         total = count_trials(search.spec)
-        out(
-            f"search: {total} trials, {sum(r.status != 'running' for r in feed.runs.values())} done before",
-            err=True,
-        )
+        before = sum(r.status in FINISHED for r in feed.runs.values())
+        out(f"search: {total} trials, {before} done before", err=True)
         failed = False
         try:
             for event in executor.run(feed):
@@ -658,7 +658,7 @@ def run_search(search: Search, executor: Any, out: Callable[..., None]) -> tuple
                     continue
                 _tell(study, run, event.status, event.reason, search.spec.objective)
                 failed = failed or run.status == "failed"
-                done = sum(r.status in ("completed", PRUNED, "failed") for r in feed.runs.values())
+                done = sum(r.status in FINISHED for r in feed.runs.values())
                 out(f"[{done}/{total}] {_event_line(search, run)}", err=True)
                 write_record(search, feed.runs.values())
         except KeyboardInterrupt:

@@ -168,3 +168,38 @@ def test_a_search_trains_prunes_ranks_and_grows(tmp_path):
     assert rows[0] == best["dir"] and rows[2] == "trial-0002"
     assert f"best on val/reconstruction_loss (minimize): {best['dir']}" in shown.output
     assert "(shown, not used to choose)" in shown.output
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes(tmp_path):
+    pytest.importorskip("optuna")
+    import signal
+    import time
+
+    path = write(
+        tmp_path,
+        "search:\n  trials: 3\n  sampler: random\n  pruner: none\n  space:\n"
+        "    train.learning_rate: {float: [1.0e-3, 1.0e-2], log: true}\n",
+        BASE.replace("epochs: 2", "epochs: 8"),
+    )
+    study_dir = tmp_path / "runs" / "s"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "latentprobe.cli", "train", str(path)]
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = study_dir / "trial-0001" / "checkpoints" / "state.json"
+    deadline = time.monotonic() + 300
+    while not state.exists() and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.2)
+    assert state.exists(), "trial-0001 never checkpointed"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    time.sleep(8)  # the orphaned worker interrupts its run and exits
+    first = (study_dir / "trial-0000" / "summary.json").stat().st_mtime_ns
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "search: 3 trials, 1 done before" in again.stderr
+    record = json.loads((study_dir / search.RECORD).read_text())
+    assert [t["status"] for t in record["trials"]] == ["completed"] * 3
+    assert (study_dir / "trial-0000" / "summary.json").stat().st_mtime_ns == first
+    resumed = json.loads((study_dir / "trial-0001" / "summary.json").read_text())
+    assert resumed["resumed_at_epochs"] and resumed["resumed_at_epochs"][-1] >= 1
