@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -263,6 +264,18 @@ def _eval_one(run_dir: Path, options: EvalOptions) -> None:
     typer.echo(evaluation.render_report(report), nl=False)
     written = Path(report["run_dir"]) / rundir.EVAL
     typer.echo(f"wrote {written} in {report['timing']['total_seconds']:.1f}s")
+    _log_eval(Path(report["run_dir"]), report)
+
+
+def _log_eval(run_dir: Path, report: dict[str, Any]) -> None:
+    """With output.mlflow in the run's config: eval's headline metrics go to its MLflow run too."""
+    from latentprobe import tracking
+
+    try:
+        uri = (rundir.read_json(run_dir / rundir.SUMMARY).get("config") or {}).get("output", {}).get("mlflow")
+    except UserError:
+        return
+    tracking.log_eval(uri, run_dir, report)
 
 
 def _eval_many(run_dirs: list[Path], options: EvalOptions, jobs: int) -> None:
@@ -276,6 +289,8 @@ def _eval_many(run_dirs: list[Path], options: EvalOptions, jobs: int) -> None:
                 f"{result.run_dir}  eval/{name} {accuracy:.4f}  "
                 f"test/probe_accuracy {result.probe_accuracy:.4f}  ({result.seconds:.1f}s)"
             )
+            with contextlib.suppress(UserError):
+                _log_eval(Path(result.run_dir), rundir.read_json(Path(result.run_dir) / rundir.EVAL))
         else:
             reason = result.error
             where = "" if reason.startswith(str(result.run_dir)) else f"{result.run_dir}: "

@@ -793,7 +793,7 @@ def train_search(
     """``latentprobe train CONFIG`` for a config with ``search:``; the exit code as ``train_study``'s."""
     import contextlib
 
-    from latentprobe import executors
+    from latentprobe import executors, tracking
     from latentprobe.errors import error_lines
     from latentprobe.study import check_data, check_devices
 
@@ -806,6 +806,7 @@ def train_search(
             chosen = stack.enter_context(executors.create(executor, jobs, threads, address))
             chosen.warm_up(count_trials(search.spec), search.example.train.device != "cpu")
             check_data(one, config_path, overrides)
+            tracking.prepare(search.example.output.mlflow, search.name)
             trials, failed = run_search(search, chosen, out)
         except UserError as exc:
             for line in error_lines(exc):

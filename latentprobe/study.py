@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import yaml
 
 from latentprobe import config as config_mod
-from latentprobe import executors, rundir
+from latentprobe import executors, rundir, tracking
 from latentprobe import grid as grid_mod
 from latentprobe.errors import ConfigError, RunDirError, UserError, error_lines
 from latentprobe.executors import RunResult, RunStarted, Task
@@ -476,6 +476,7 @@ def train_study(
             # The workers start (and import TensorFlow) while the driver reads the data once to check it.
             chosen.warm_up(len(left), any(r.config.train.device != "cpu" for r in left))
             check_data(grid, config_path, overrides)
+            tracking.prepare(first.output.mlflow, first.name)  # the store's tables, once, not per worker
         except UserError as exc:
             for line in error_lines(exc):
                 out(line, err=True)

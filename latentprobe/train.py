@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from latentprobe import checkpoint, rundir
+from latentprobe import checkpoint, rundir, tracking
 from latentprobe import config as config_mod
 from latentprobe import data as data_mod
 from latentprobe.components import Components, build_components, dtype_policy
@@ -139,8 +139,11 @@ def run_one(
         # Whatever stopped the run, the directory says so: compare and eval name it instead of guessing.
         _write_stopped_summary(cfg, run_dir, exc)
         exc.run_dir = str(run_dir)  # for the CLI's message
+        if not isinstance(exc, KeyboardInterrupt):  # an interrupted run is logged once it ends
+            tracking.log_run(cfg.output.mlflow, run_dir)
         raise
     rundir.write_json(run_dir / rundir.SUMMARY, summary)
+    tracking.log_run(cfg.output.mlflow, run_dir)  # a copy; warns, never raises
     return summary
 
 
