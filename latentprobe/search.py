@@ -7,7 +7,7 @@ A config with ``search:`` describes trials instead of a grid::
       objective: val/probe_accuracy    # a validation metric (a test metric is an error)
       direction: maximize
       sampler: tpe                     # tpe | random | grid | qmc
-      pruner: median                   # none | median | hyperband: on the objective, every epoch
+      pruner: median                   # none | median | hyperband (or {median: {n_startup_trials: 2}})
       space:
         model.latent: {int: [2, 16], log: true}
         train.learning_rate: {float: [1.0e-4, 1.0e-2], log: true}
@@ -55,6 +55,13 @@ PRUNED = "pruned"
 FINISHED = ("completed", PRUNED, "failed")
 MISSING = "search: running a search needs Optuna: pip install 'latentprobe[search]'"
 KEYS = ("trials", "objective", "direction", "sampler", "pruner", "space")
+#: Each pruner's settings (``pruner: {median: {n_startup_trials: 2}}``) and their defaults: the median rule
+#: waits for 5 finished trials and judges from epoch 3 on (the first epochs' probe accuracy is noisy).
+PRUNER_SETTINGS: dict[str, dict[str, int]] = {
+    "none": {},
+    "median": {"n_startup_trials": 5, "n_warmup_steps": 2, "interval_steps": 1},
+    "hyperband": {"min_resource": 1, "reduction_factor": 3},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +109,7 @@ class SearchSpec:
     direction: str
     sampler: str
     pruner: str
+    pruner_settings: dict[str, int]
     space: tuple[Param, ...]
 
     @property
@@ -115,7 +123,7 @@ class SearchSpec:
             "objective": self.objective,
             "direction": self.direction,
             "sampler": self.sampler,
-            "pruner": self.pruner,
+            "pruner": {self.pruner: self.pruner_settings} if self.pruner_settings else self.pruner,
             "space": {p.key: p.to_json() for p in self.space},
         }
 
@@ -222,11 +230,10 @@ def read_spec(block: Any, error: Callable[[str, str], ConfigError]) -> SearchSpe
         raise error(f"{SEARCH}.objective", f"expected a validation metric (val/...), got {objective!r}")
     direction = block.get("direction", "maximize")
     sampler = block.get("sampler", "tpe")
-    pruner = block.get("pruner", "none")
+    pruner, pruner_settings = _read_pruner(block.get("pruner", "none"), error)
     for key, value, choices in (
         ("direction", direction, DIRECTIONS),
         ("sampler", sampler, SAMPLERS),
-        ("pruner", pruner, PRUNERS),
     ):
         if value not in choices:
             raise error(
@@ -240,7 +247,35 @@ def read_spec(block: Any, error: Callable[[str, str], ConfigError]) -> SearchSpe
         for param in space:
             if param.kind == "float":
                 raise error(f"{SEARCH}.space.{param.key}", "the grid sampler takes lists and int ranges only")
-    return SearchSpec(trials, objective, direction, sampler, pruner, space)
+    return SearchSpec(trials, objective, direction, sampler, pruner, pruner_settings, space)
+
+
+def _read_pruner(value: Any, error: Callable[[str, str], ConfigError]) -> tuple[str, dict[str, int]]:
+    """``median`` or ``{median: {n_startup_trials: 2}}``: the name and every setting (defaults filled)."""
+    key = f"{SEARCH}.pruner"
+    settings: Any = {}
+    if isinstance(value, dict) and len(value) == 1:
+        value, settings = next(iter(value.items()))
+        settings = {} if settings is None else settings
+    if value not in PRUNERS:
+        raise error(key, f"expected one of {', '.join(PRUNERS)}, got {grid_mod._show(value)}")
+    if not isinstance(settings, dict):
+        raise error(f"{key}.{value}", f"expected a mapping of settings, got {grid_mod._kind(settings)}")
+    known = PRUNER_SETTINGS[value]
+    out = dict(known)
+    for name, number in settings.items():
+        if name not in known:
+            expected = ", ".join(known) or "none"
+            raise error(
+                f"{key}.{value}.{name}", f"not a setting of the {value} pruner (expected: {expected})"
+            )
+        low = 0 if name == "n_warmup_steps" else 1
+        if isinstance(number, bool) or not isinstance(number, int) or number < low:
+            raise error(
+                f"{key}.{value}.{name}", f"expected an integer >= {low}, got {grid_mod._show(number)}"
+            )
+        out[name] = number
+    return value, out
 
 
 def _read_param(key: Any, value: Any, error: Callable[[str, str], ConfigError]) -> Param:
@@ -430,13 +465,13 @@ def make_sampler(spec: SearchSpec, seed: int) -> Any:
     return samplers.TPESampler(seed=seed)
 
 
-def make_pruner(name: str, epochs: int) -> Any:
-    """``median`` (after 2 finished trials, from epoch 1) or ``hyperband`` (1 to ``epochs`` epochs)."""
+def make_pruner(name: str, settings: dict[str, int], epochs: int) -> Any:
+    """Optuna's median pruner, or hyperband (up to ``epochs`` epochs), with the block's settings."""
     optuna = import_optuna()
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        return optuna.pruners.MedianPruner(**settings)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, epochs))
+        return optuna.pruners.HyperbandPruner(max_resource=max(1, epochs), **settings)
     return optuna.pruners.NopPruner()
 
 
@@ -482,7 +517,9 @@ def epoch_reporter(info: dict[str, Any], run_dir: Path) -> Callable[[str], None]
     optuna = import_optuna()
     storage = open_storage(Path(info["study_dir"]))
     study = optuna.load_study(
-        study_name=info["study"], storage=storage, pruner=make_pruner(info["pruner"], info["epochs"])
+        study_name=info["study"],
+        storage=storage,
+        pruner=make_pruner(info["pruner"], info["pruner_settings"], info["epochs"]),
     )
     trial = optuna.trial.Trial(study, info["trial_id"])
     objective = info["objective"]
@@ -605,6 +642,7 @@ class TrialFeed:
             "trial_id": run.trial_id,
             "objective": self.search.spec.objective,
             "pruner": self.search.spec.pruner,
+            "pruner_settings": self.search.spec.pruner_settings,
             "epochs": epochs,
         }
         return self._task(
@@ -634,7 +672,7 @@ def run_search(search: Search, executor: Any, out: Callable[..., None]) -> tuple
             load_if_exists=True,
             direction=search.spec.direction,
             sampler=make_sampler(search.spec, search.seed),
-            pruner=make_pruner(search.spec.pruner, epochs),
+            pruner=make_pruner(search.spec.pruner, search.spec.pruner_settings, epochs),
         )
         # The same search may be given more trials; anything else of it is another search.
         spec_json = {k: v for k, v in search.spec.to_json().items() if k != "trials"}

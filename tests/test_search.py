@@ -85,6 +85,7 @@ def test_grid_sampler_counts_its_grid(tmp_path):
         ("objective: test/probe_accuracy", "search.objective: test/probe_accuracy is a test metric"),
         ("objective: val/probe_accuracy\n  sampler: annealing", "search.sampler: expected one of tpe"),
         ("pruner: patient", "search.pruner: expected one of none, median, hyperband"),
+        ("pruner: {median: {patience: 3}}", "search.pruner.median.patience: not a setting of the median"),
     ],
 )
 def test_bad_settings_name_the_key(tmp_path, block, words):
@@ -131,7 +132,7 @@ search:
   objective: val/reconstruction_loss
   direction: minimize
   sampler: grid
-  pruner: median
+  pruner: {median: {n_startup_trials: 2, n_warmup_steps: 0}}
   space:
     train.learning_rate: [0.02, 0.01, 1.0e-6]
 """
