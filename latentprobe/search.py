@@ -168,7 +168,7 @@ def load(config_path: Path, overrides: Sequence[str] = (), seeds: int | None = N
     """Read and check a config with a ``search:`` block: the spec, and the space's ends as configs.
 
     Raises:
-        ConfigError: naming the file, the ``search.`` key and its line.
+        ConfigError: naming the file, the ``search.`` key and its line (UserError: ``--seeds``).
     """
     source = str(config_path)
     raw, lines = config_mod.read_raw(config_mod.read_file(Path(config_path), source), overrides, source)
@@ -177,7 +177,7 @@ def load(config_path: Path, overrides: Sequence[str] = (), seeds: int | None = N
         return config_mod.locate_error(ConfigError(key, problem), source, lines, overrides)
 
     if seeds is not None:
-        raise ConfigError("--seeds", "a search samples its trials; give seed in search.space instead", "")
+        raise UserError("--seeds: a search samples its trials; give seed in search.space instead")
     base = copy.deepcopy(raw)
     block = base.pop(SEARCH)
     if grid_mod.GRID in base:
