@@ -82,7 +82,9 @@ class RayExecutor:
                 with _on_loopback(ray, address):
                     if address is None:
                         # A local study needs no network: its node binds to the loopback address only.
+                        # "local": a new Ray of its own, even where this machine runs a cluster.
                         ray.init(
+                            address="local",
                             num_cpus=cpu_count(),
                             include_dashboard=False,
                             log_to_driver=False,
