@@ -674,6 +674,9 @@ def run_search(search: Search, executor: Any, out: Callable[..., None]) -> tuple
             sampler=make_sampler(search.spec, search.seed),
             pruner=make_pruner(search.spec.pruner, search.spec.pruner_settings, epochs),
         )
+        earlier = len(study.get_trials(deepcopy=False))
+        if earlier:  # a continued search: a sampler seeded as before would draw the first trials again
+            study.sampler = make_sampler(search.spec, search.seed + earlier)
         # The same search may be given more trials; anything else of it is another search.
         spec_json = {k: v for k, v in search.spec.to_json().items() if k != "trials"}
         if "spec" not in study.user_attrs:
