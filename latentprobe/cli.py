@@ -381,15 +381,16 @@ def compare(
     With --rows/--cols: a pivot table of one metric, each cell mean ± 95% CI (n runs).
     Exit codes: 0 shown, 2 bad input (nothing to compare, a bad option, runs that cannot be plotted).
     """
-    from latentprobe import comparison, search
+    from latentprobe import comparison
+    from latentprobe.comparison import search as search_ranking
 
     try:
         _check_compare_options(format_, table_, width, rows, cols, metric, plot)
     except UserError as exc:
         raise _fail(exc) from None
-    if len(runs) == 1 and search.is_search_dir(runs[0]) and not (rows or cols or plot or table_):
+    if len(runs) == 1 and search_ranking.is_search_dir(runs[0]) and not (rows or cols or plot or table_):
         # A search: its trials best first on the objective (test metrics shown, never used to rank).
-        typer.echo(search.render_ranking(runs[0], format_), nl=False)
+        typer.echo(search_ranking.render_ranking(runs[0], format_), nl=False)
         return
     records, problems = comparison.load_runs(runs)
     if not records:
