@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -176,9 +177,16 @@ def _resume_run(run_dir: Path) -> str:
 def validate(config: ConfigArg, set_: SetOpt = None, seeds: SeedsOpt = None) -> None:
     """Check a config (with train's --set and --seeds) and an image folder's layout, without training (fast:
     imports no TensorFlow, decodes no image)."""
-    from latentprobe import grid
+    from latentprobe import grid, search
     from latentprobe.study import check_devices, check_layouts
 
+    if search.has_search(config, set_ or []):  # checked without TensorFlow or Optuna
+        try:
+            found = search.load(config, set_ or [], seeds)
+        except UserError as exc:
+            raise _fail(exc) from None
+        typer.echo(search.describe(found))
+        return
     try:
         study = grid.load(config, set_ or [], seeds)
         check_devices(study, config, set_ or [])
@@ -257,6 +265,18 @@ def _eval_one(run_dir: Path, options: EvalOptions) -> None:
     typer.echo(evaluation.render_report(report), nl=False)
     written = Path(report["run_dir"]) / rundir.EVAL
     typer.echo(f"wrote {written} in {report['timing']['total_seconds']:.1f}s")
+    _log_eval(Path(report["run_dir"]), report)
+
+
+def _log_eval(run_dir: Path, report: dict[str, Any]) -> None:
+    """With output.mlflow in the run's config: eval's headline metrics go to its MLflow run too."""
+    from latentprobe import tracking
+
+    try:
+        uri = (rundir.read_json(run_dir / rundir.SUMMARY).get("config") or {}).get("output", {}).get("mlflow")
+    except UserError:
+        return
+    tracking.log_eval(uri, run_dir, report)
 
 
 def _eval_many(run_dirs: list[Path], options: EvalOptions, jobs: int) -> None:
@@ -270,6 +290,8 @@ def _eval_many(run_dirs: list[Path], options: EvalOptions, jobs: int) -> None:
                 f"{result.run_dir}  eval/{name} {accuracy:.4f}  "
                 f"test/probe_accuracy {result.probe_accuracy:.4f}  ({result.seconds:.1f}s)"
             )
+            with contextlib.suppress(UserError):
+                _log_eval(Path(result.run_dir), rundir.read_json(Path(result.run_dir) / rundir.EVAL))
         else:
             reason = result.error
             where = "" if reason.startswith(str(result.run_dir)) else f"{result.run_dir}: "
@@ -361,11 +383,16 @@ def compare(
     Exit codes: 0 shown, 2 bad input (nothing to compare, a bad option, runs that cannot be plotted).
     """
     from latentprobe import comparison
+    from latentprobe.comparison import search as search_ranking
 
     try:
         _check_compare_options(format_, table_, width, rows, cols, metric, plot)
     except UserError as exc:
         raise _fail(exc) from None
+    if len(runs) == 1 and search_ranking.is_search_dir(runs[0]) and not (rows or cols or plot or table_):
+        # A search: its trials best first on the objective (test metrics shown, never used to rank).
+        typer.echo(search_ranking.render_ranking(runs[0], format_), nl=False)
+        return
     records, problems = comparison.load_runs(runs)
     if not records:
         for p in problems:

@@ -117,6 +117,8 @@ class OutputConfig:
     """Where runs are written."""
 
     dir: str = "runs"
+    # An MLflow tracking URI (sqlite:///runs/mlflow.db, http://host:5000): every run is also logged there.
+    mlflow: str | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import yaml
 
 from latentprobe import config as config_mod
-from latentprobe import executors, rundir
+from latentprobe import executors, rundir, tracking
 from latentprobe import grid as grid_mod
 from latentprobe.errors import ConfigError, RunDirError, UserError, error_lines
 from latentprobe.executors import RunResult, RunStarted, Task
@@ -501,6 +501,13 @@ def train_study(
         130 interrupted (every run stays resumable: the same command continues the study).
     """
     out = out or _echo
+    from latentprobe import search
+
+    if search.has_search(config_path, overrides):  # Optuna's trials instead of a grid's runs
+        if seeds is not None:
+            out("error: --seeds: a search samples its trials; give seed in search.space instead", err=True)
+            return 2
+        return search.train_search(config_path, overrides, jobs, threads, executor, address, out)
     with contextlib.ExitStack() as stack:
         try:
             grid = load_grid(config_path, overrides, seeds)
@@ -514,6 +521,7 @@ def train_study(
             chosen.warm_up(len(left), any(r.config.train.device != "cpu" for r in left))
             check_data(grid, config_path, overrides)
             check_encoders(grid, config_path, overrides, lambda line: out(line, err=True))
+            tracking.prepare(first.output.mlflow, first.name)  # the store's tables, once, not per worker
         except UserError as exc:
             for line in error_lines(exc):
                 out(line, err=True)

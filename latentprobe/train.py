@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from latentprobe import checkpoint, pixels, rundir
+from latentprobe import checkpoint, pixels, rundir, tracking
 from latentprobe import config as config_mod
 from latentprobe import data as data_mod
 from latentprobe import grid as grid_mod
@@ -31,6 +31,7 @@ from latentprobe.early_stopping import EpochControls
 from latentprobe.errors import NonFiniteLoss, RunDirError
 from latentprobe.metrics import chance_accuracy, encode, measure
 from latentprobe.models import pretrained
+from latentprobe.runtime import describe_node
 from latentprobe.schedules import learning_rates
 from latentprobe.strategies import EpochRecord, total_epochs
 from latentprobe.tensorboard_log import TensorBoardLog, flatten_hparams
@@ -141,8 +142,11 @@ def run_one(
         # Whatever stopped the run, the directory says so: compare and eval name it instead of guessing.
         _write_stopped_summary(cfg, run_dir, exc)
         exc.run_dir = str(run_dir)  # for the CLI's message
+        if not isinstance(exc, KeyboardInterrupt):  # an interrupted run is logged once it ends
+            tracking.log_run(cfg.output.mlflow, run_dir)
         raise
     rundir.write_json(run_dir / rundir.SUMMARY, summary)
+    tracking.log_run(cfg.output.mlflow, run_dir)  # a copy; warns, never raises
     return summary
 
 
@@ -154,6 +158,9 @@ def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) ->
     done = state["epoch"] if state else 0
     total = total_epochs(cfg)
     status = rundir.STATUS_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else rundir.STATUS_FAILED
+    # An exception that stops a run on purpose between epochs (a search's pruned trial) names its status.
+    stopped_after = getattr(exc, "stopped_after_epoch", None)
+    status = getattr(exc, "run_status", None) or status
     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, NonFiniteLoss):
         exc.epoch = done + 1
@@ -164,7 +171,8 @@ def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) ->
             "schema_version": rundir.SUMMARY_SCHEMA_VERSION,
             "status": status,
             "reason": reason,
-            "epoch": min(done + 1, total),  # the epoch that was running (or the last, when saving failed)
+            # The epoch that was running (or the last, when saving failed), or the one it stopped after.
+            "epoch": stopped_after if stopped_after is not None else min(done + 1, total),
             "checkpoint_epoch": done if state else None,  # `latentprobe train --resume` continues after it
             "run_dir": str(run_dir.resolve()),
             "config": config_mod.to_dict(cfg),
@@ -461,6 +469,7 @@ def describe_environment(device: str) -> dict[str, Any]:
         # TensorFlow's intra-op threads (0 in TensorFlow means one per core: recorded as the core count).
         "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
         "argv": sys.argv,
+        "node": describe_node(),
     }
 
 
