@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from latentprobe import __version__, rundir
-from latentprobe.errors import UserError, error_lines
+from latentprobe.errors import RunDirError, UserError, error_lines
 
 if TYPE_CHECKING:
     from latentprobe.evaluation.options import EvalOptions
@@ -241,6 +241,7 @@ def eval_(
         )
         # A directory search skips what is not latentprobe's (a malformed study.json in /tmp), saying so.
         found = rundir.find_runs(run_dirs, on_skip=lambda text: typer.echo(f"warning: {text}", err=True))
+        found = _without_pruned_trials(found, run_dirs)
     except UserError as exc:
         raise _fail(exc) from None
     single = len(run_dirs) == 1 and found == [run_dirs[0]]
@@ -250,6 +251,33 @@ def eval_(
         _eval_one(run_dirs[0], options)
     else:
         _eval_many(found, options, jobs)
+
+
+def _without_pruned_trials(found: list[Path], given: list[Path]) -> list[Path]:
+    """A search's pruned trials saved no models: a directory search leaves them out, saying how many.
+
+    Raises:
+        RunDirError: every run found was pruned (or a pruned trial was named on its own).
+    """
+    named = {Path(p).resolve() for p in given}
+    pruned = [
+        r for r in found if r.resolve() not in named and rundir.recorded_status(r) == rundir.STATUS_PRUNED
+    ]
+    named_pruned = [
+        r for r in found if r.resolve() in named and rundir.recorded_status(r) == rundir.STATUS_PRUNED
+    ]
+    if named_pruned:
+        raise RunDirError(
+            f"{named_pruned[0]}: a pruned trial of a search: it stopped early and saved no models"
+        )
+    if pruned:
+        typer.echo(
+            f"note: {len(pruned)} pruned trial(s) left out: they stopped early and saved no models", err=True
+        )
+    kept = [r for r in found if r not in pruned]
+    if not kept:
+        raise RunDirError(f"{given[0]}: every run under it is a pruned trial; nothing to evaluate")
+    return kept
 
 
 def _eval_one(run_dir: Path, options: EvalOptions) -> None:

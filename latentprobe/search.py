@@ -50,7 +50,7 @@ RECORD = "search.json"
 #: Optuna's journal storage, in the study directory.
 JOURNAL = "optuna.journal"
 RECORD_SCHEMA_VERSION = 1
-PRUNED = "pruned"
+PRUNED = rundir.STATUS_PRUNED
 #: How a trial can end for good (an interrupted one resumes).
 FINISHED = ("completed", PRUNED, "failed")
 MISSING = "search: running a search needs Optuna: pip install 'latentprobe[search]'"
