@@ -38,6 +38,7 @@ from typing import Any
 
 from latentprobe import config as config_mod
 from latentprobe import grid as grid_mod
+from latentprobe import kinds as kinds_mod
 from latentprobe import rundir
 from latentprobe.errors import ConfigError, RunDirError, UserError
 
@@ -80,7 +81,7 @@ class Param:
     def variant(self) -> str | None:
         """The model kind whose settings this is (``model.vae.beta``: vae), else None."""
         parts = self.key.split(".")
-        if len(parts) >= 3 and parts[0] == "model" and parts[1] in grid_mod.VARIANT_KINDS:
+        if len(parts) >= 3 and parts[0] == "model" and parts[1] in kinds_mod.blocks():
             return parts[1]
         return None
 
@@ -285,7 +286,7 @@ def _read_param(key: Any, value: Any, error: Callable[[str, str], ConfigError]) 
     if key in grid_mod.FIXED or key.startswith("output.") or key == "name":
         raise error(label, "cannot vary: the search lives in output.dir/name")
     defaults = config_mod.to_dict(config_mod.from_dict({}))
-    if not grid_mod._is_config_key(key, defaults, grid_mod.VARIANT_KINDS):
+    if not grid_mod._is_config_key(key, defaults, kinds_mod.blocks()):
         raise error(label, grid_mod._unknown_key_problem(key, defaults).replace("'grid.", "'search.space."))
     if isinstance(value, list):
         if not value:
@@ -382,21 +383,16 @@ def _trial_config(
     raw = copy.deepcopy(base)
     kind = values.get("model.kind", grid_mod._get_path(raw, "model.kind") or config_mod.ModelConfig.kind)
     if "model.kind" in values and isinstance(raw.get("model"), dict):
-        for other in grid_mod.VARIANT_KINDS:  # the settings of the kinds this trial is not
+        for other in kinds_mod.blocks():  # the settings of the kinds this trial is not
             if other != kind:
                 raw["model"].pop(other, None)
     for key, value in values.items():
         parts = key.split(".")
-        if (
-            len(parts) >= 3
-            and parts[0] == "model"
-            and parts[1] in grid_mod.VARIANT_KINDS
-            and parts[1] != kind
-        ):
+        if len(parts) >= 3 and parts[0] == "model" and parts[1] in kinds_mod.blocks() and parts[1] != kind:
             continue  # another kind's setting: this trial has none
         grid_mod._set_path(raw, key, value)
     try:
-        return grid_mod.expand_grid(raw, lines, source, grid_mod.VARIANT_KINDS, overrides).runs[0].config
+        return grid_mod.expand_grid(raw, lines, source, (), overrides).runs[0].config
     except ConfigError as exc:
         for key, value in values.items():
             if exc.key == key or exc.key.startswith(key + "."):

@@ -191,7 +191,9 @@ from typer.testing import CliRunner
 from latentprobe import grid
 from latentprobe.cli import app
 
-loaded = [len(grid.load(p).runs) for p in sorted(Path("configs").rglob("*.yaml"))]
+from latentprobe import search
+paths = sorted(Path("configs").rglob("*.yaml"))
+loaded = [search.load(p).spec.trials if search.has_search(p) else len(grid.load(p).runs) for p in paths]
 runner = CliRunner()
 quickstart = "configs/quickstart.yaml"
 results = {
