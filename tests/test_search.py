@@ -181,7 +181,7 @@ def test_a_killed_search_resumes(tmp_path):
         tmp_path,
         "search:\n  trials: 3\n  sampler: random\n  pruner: none\n  space:\n"
         "    train.learning_rate: {float: [1.0e-3, 1.0e-2], log: true}\n",
-        BASE.replace("epochs: 2", "epochs: 8"),
+        BASE.replace("epochs: 2", "epochs: 40"),  # long enough to be killed mid-run
     )
     study_dir = tmp_path / "runs" / "s"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
