@@ -4,14 +4,21 @@
 - the raw inputs projected onto their first ``latent`` principal components (fitted on train);
 - the raw inputs themselves (every pixel), the baseline an encoder has to beat to be worth having.
 
-The raw pixels depend on the data split alone, not on the run, so what is learned from them is computed
-once per split and options in a process (:func:`reused`) and reused by every run of that split.
+PCA and the raw pixels depend on the data split alone (PCA also on the latent size), not on the run, so
+what eval learns from them (probe predictions, clustering) is computed once per split, options and seed,
+kept in the process and on disk (:func:`read_cached`, :func:`write_cached`; a folder beside the run or
+``$LATENTPROBE_CACHE_DIR``), and reused by every later eval of a run of that split.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -24,8 +31,13 @@ from latentprobe.models import pretrained
 T = TypeVar("T")
 
 #: Feature sets computed from the data split alone; their results are shared by the runs of a split.
-DATA_ONLY = frozenset({"pixels"})
-_REUSED: dict[tuple[Any, ...], Any] = {}
+DATA_ONLY = frozenset({"pca", "pixels"})
+_REUSED: dict[Any, Any] = {}
+#: The environment variable naming the cache folder of the data-only controls' results.
+CACHE_ENV = "LATENTPROBE_CACHE_DIR"
+CACHE_FOLDER = ".latentprobe-cache"
+#: Part of every cache key: raise it when what is cached, or how it is computed, changes.
+CACHE_VERSION = 1
 
 #: Train examples the PCA control is fitted on at most (its components barely move beyond this).
 PCA_MAX_TRAIN = 10000
@@ -95,3 +107,58 @@ def reused(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
     if key not in _REUSED:
         _REUSED[key] = compute()
     return _REUSED[key]
+
+
+def cache_dir_for(run_dir: Path | None) -> Path | None:
+    """Where eval keeps the data-only controls' results: ``$LATENTPROBE_CACHE_DIR``, else a folder
+    ``.latentprobe-cache`` beside the run (in its study directory, shared by the study's runs)."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return None if run_dir is None else Path(run_dir).resolve().parent / CACHE_FOLDER
+
+
+def cache_key(*parts: Any) -> str:
+    """A file-name-safe digest of ``parts`` (their ``repr``: strings, numbers, tuples, dataclasses)."""
+    return hashlib.sha256(repr((CACHE_VERSION, *parts)).encode()).hexdigest()[:32]
+
+
+def read_cached(directory: Path | None, key: str) -> dict[str, Any] | None:
+    """The results stored under ``key`` (:func:`write_cached`), from this process or the disk; None."""
+    if key in _REUSED:
+        return _REUSED[key]
+    if directory is None:
+        return None
+    path = Path(directory) / f"{key}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            arrays = {name: npz[name] for name in npz.files if name != "meta"}
+    except (OSError, ValueError, KeyError):  # absent, or half-written by a process killed before rename
+        return None
+    _REUSED[key] = {"meta": meta, "arrays": arrays}
+    return _REUSED[key]
+
+
+def write_cached(
+    directory: Path | None, key: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
+    """Keep ``meta`` (JSON) and ``arrays`` under ``key`` in this process and, atomically, on disk.
+
+    Several eval processes (``--jobs N``) may write the same key at once: each writes its own temporary
+    file and renames it into place, so a reader sees one whole file or none, and equal keys hold equal
+    results.
+    """
+    _REUSED[key] = {"meta": meta, "arrays": arrays}
+    if directory is None:
+        return
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz", dir=directory)
+        with os.fdopen(handle, "wb") as out:
+            np.savez(out, meta=np.array(json.dumps(meta)), **arrays)
+        os.replace(temporary, directory / f"{key}.npz")
+    except OSError:  # a read-only or full disk: the cache is an optimisation, never a failure
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(temporary)
