@@ -49,8 +49,9 @@ class ProbeSettings:
     tune: bool = True
     folds: int = 5  # at most; fewer when a class has fewer labels (see tuning_folds)
     mlp_folds: int = 3  # the MLP's fits are the dear ones
-    tune_max_train: int = 5000  # cross-validate on a stratified subsample of at most this many labels
-    mlp_tune_max_train: int = 2000
+    tune_max_train: int = 2000  # cross-validate on a stratified subsample of at most this many labels
+    mlp_tune_max_train: int = 1000
+    mlp_tune_updates: int = 100_000  # example-updates of one MLP fit while tuning, at most
     linear_max_iter: int = 1000  # L-BFGS iterations of a tuned linear probe
     linear_cs: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
     knn_ks: tuple[int, ...] = (1, 3, 5, 10, 20, 50)
@@ -140,10 +141,18 @@ def fit_probe(
     scaler = StandardScaler().fit(z_train.astype(np.float64))
     x_train = scaler.transform(z_train.astype(np.float64))
     x_test = scaler.transform(z_test.astype(np.float64))
-    value, tuning = (None, {"reason": "--no-tune"})
+    value, tuning, subsample = (None, {"reason": "--no-tune"}, None)
     if settings.tune:
-        value, tuning = tune(kind, x_train, y_train, settings)
+        value, tuning, subsample = tune(kind, x_train, y_train, settings)
     model = build_probe(kind, len(x_train), settings, value)
+    if kind == "linear" and value is not None and subsample is not None:
+        # Start from the optimum on the tuning subsample: the same convex problem, fewer L-BFGS steps.
+        start = build_probe(kind, len(subsample[0]), settings, value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            start.fit(*subsample)
+        model.set_params(warm_start=True)
+        model.coef_, model.intercept_ = start.coef_.copy(), start.intercept_.copy()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(x_train, y_train)
@@ -165,20 +174,22 @@ def tuning_folds(y: np.ndarray, folds: int) -> int:
 
 def tune(
     kind: str, x: np.ndarray, y: np.ndarray, settings: ProbeSettings
-) -> tuple[float | int | None, dict[str, Any]]:
+) -> tuple[float | int | None, dict[str, Any], tuple[np.ndarray, np.ndarray] | None]:
     """Pick probe ``kind``'s regularisation by stratified k-fold cross-validation on (x, y) alone.
 
     Above ``tune_max_train`` labels (``mlp_tune_max_train`` for the MLP) the folds are drawn from a
     stratified, seeded subsample. Returns the chosen value (None: the untuned one, when a class has
-    fewer than 2 labels) and how it was chosen.
+    fewer than 2 labels), how it was chosen, and the subsample (x, y) when one was drawn.
     """
     limit = settings.mlp_tune_max_train if kind == "mlp" else settings.tune_max_train
+    subsample = None
     if len(y) > limit:
         keep, _ = next(StratifiedShuffleSplit(1, train_size=limit, random_state=settings.seed).split(x, y))
         x, y = x[keep], y[keep]
+        subsample = (x, y)
     folds = tuning_folds(y, settings.mlp_folds if kind == "mlp" else settings.folds)
     if folds < 2:
-        return None, {"reason": "a class has fewer than 2 labels", "examples": len(y)}
+        return None, {"reason": "a class has fewer than 2 labels", "examples": len(y)}, None
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=settings.seed).split(x, y))
     if kind == "linear":
         grid, scores = _cv_linear(x, y, splits, settings)
@@ -187,11 +198,8 @@ def tune(
     else:
         grid, scores = _cv_mlp(x, y, splits, settings)
     best = int(np.argmax(scores))  # the first of equal scores: the most regularised C, the smallest k/alpha
-    return grid[best], {
-        "folds": folds,
-        "examples": len(y),
-        "scores": {_grid_name(v): float(s) for v, s in zip(grid, scores, strict=True)},
-    }
+    scored = {_grid_name(v): float(s) for v, s in zip(grid, scores, strict=True)}
+    return grid[best], {"folds": folds, "examples": len(y), "scores": scored}, subsample
 
 
 def _grid_name(value: float | int) -> str:
@@ -230,12 +238,14 @@ def _cv_knn(x, y, splits, settings) -> tuple[list[int], np.ndarray]:
 
 
 def _cv_mlp(x, y, splits, settings) -> tuple[list[float], np.ndarray]:
-    """Mean fold accuracy per L2 alpha, each fold's fit as long as a final fit of its size."""
+    """Mean fold accuracy per L2 alpha, each fold's fit as long as a final fit of its size, at most
+    ``mlp_tune_updates`` example-updates."""
     grid = sorted(settings.mlp_alphas)
     scores = np.zeros(len(grid))
     for train, val in splits:
+        epochs = max(1, min(mlp_epochs(len(train)), settings.mlp_tune_updates // len(train)))
         for i, alpha in enumerate(grid):
-            model = build_probe("mlp", len(train), settings, alpha)
+            model = build_probe("mlp", len(train), settings, alpha).set_params(max_iter=epochs)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(x[train], y[train])
