@@ -138,9 +138,12 @@ def fit_probe(
         return ProbeFit(
             np.full(len(z_test), y_train[0]), {TUNED[kind]: fixed}, None, None, {"reason": "one class"}
         )
-    scaler = StandardScaler().fit(z_train.astype(np.float64))
-    x_train = scaler.transform(z_train.astype(np.float64))
-    x_test = scaler.transform(z_test.astype(np.float64))
+    # Tuned probes compute in float32 (scikit-learn keeps it): 2.5-3x faster on 784 pixels here. Untuned
+    # ones keep float64, and so the numbers eval gave before it tuned.
+    dtype = np.float32 if settings.tune else np.float64
+    scaler = StandardScaler().fit(z_train.astype(dtype))
+    x_train = scaler.transform(z_train.astype(dtype))
+    x_test = scaler.transform(z_test.astype(dtype))
     value, tuning, subsample = (None, {"reason": "--no-tune"}, None)
     if settings.tune:
         value, tuning, subsample = tune(kind, x_train, y_train, settings)

@@ -35,6 +35,9 @@ from latentprobe.metrics import chance_accuracy, encode, measure
 from latentprobe.models import pretrained
 from latentprobe.tensorboard_log import write_image_files
 
+#: Feature values (rows x dimensions, summed over the fits) below which the probes are fitted in this
+#: process: starting worker processes takes longer than fitting them (the bundled digits).
+PARALLEL_MIN_WORK = 2_000_000
 #: Test inputs the model's own ``latent_statistics`` hook sees at most.
 VARIANT_STATS_POINTS = 10000
 
@@ -307,8 +310,10 @@ def _offline_probes(
 
 def _fit_tasks(tasks: list, settings: probing.ProbeSettings, workers: int) -> list:
     """``(key, fit, seconds)`` of each task ``(key, probe, z_train, y_train, z_test)``, in ``workers``
-    processes (joblib's loky, one BLAS thread each) when more than one."""
-    if workers <= 1 or len(tasks) <= 1:
+    processes (joblib's loky, one BLAS thread each) when more than one and the work is large enough.
+    A fit is the same computation in any process, so the results do not depend on ``workers``."""
+    work = sum(len(z) * z.shape[1] for _, _, z, _, _ in tasks)
+    if workers <= 1 or len(tasks) <= 1 or work < PARALLEL_MIN_WORK:
         return [_fit_task(key, probe, z, y, zt, settings) for key, probe, z, y, zt in tasks]
     from joblib import Parallel, delayed
 
