@@ -227,3 +227,11 @@ def test_cached_results_survive_the_process_and_leave_no_temporary_files(tmp_pat
     (tmp_path / f"{key}.npz").write_bytes(b"half a file")  # a writer killed mid-way: a miss, no error
     controls._REUSED.pop(key)
     assert controls.read_cached(tmp_path, key) is None
+
+
+def test_an_mlp_tuned_on_a_subsample_scales_its_alpha_to_the_whole_set():
+    x, y = blobs(100, seed=4)  # 400 labels, tuned on 100
+    settings = ProbeSettings(mlp_tune_max_train=100, mlp_alphas=(1.0,), mlp_tune_updates=2000)
+    fit = probing.fit_probe("mlp", x, y, x[:5], settings)
+    assert fit.tuning["examples"] == 100 and fit.tuning["alpha_scaled_by"] == 0.25
+    assert fit.chosen == {"alpha": 0.25}

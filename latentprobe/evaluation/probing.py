@@ -147,6 +147,12 @@ def fit_probe(
     value, tuning, subsample = (None, {"reason": "--no-tune"}, None)
     if settings.tune:
         value, tuning, subsample = tune(kind, x_train, y_train, settings)
+        if kind == "mlp" and value is not None and subsample is not None:
+            # scikit-learn's alpha is a penalty per example of a batch: held fixed, a larger set would be
+            # regularised as hard as its small subsample. Scaled by m / n, the total penalty stays the
+            # one chosen (as the linear probe's fixed C does: its penalty is not per example).
+            value = float(value) * len(subsample[1]) / len(y_train)
+            tuning["alpha_scaled_by"] = len(subsample[1]) / len(y_train)
     model = build_probe(kind, len(x_train), settings, value)
     if kind == "linear" and value is not None and subsample is not None:
         # Start from the optimum on the tuning subsample: the same convex problem, fewer L-BFGS steps.
