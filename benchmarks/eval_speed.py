@@ -12,8 +12,10 @@ Each mode reports ``total_seconds`` (eval.json's ``timing.total_seconds``), its 
 ``features``: the encoder's and the random encoder's codes, ``probes``, ``clustering``, ``plots``,
 ``projector``), the fit seconds per feature set and probe family (summed over the fits, which run in
 parallel processes, so they add up to more than ``probes`` wall time), ``controls_fit_seconds`` (the
-random encoder's, PCA's and the pixels' fits), the process's peak RSS and the load average before and
-after. Data: ``$LATENTPROBE_DATA_DIR/mnist.npz``.
+random encoder's, PCA's and the pixels' fits), the same in CPU seconds (``fit_cpu_seconds``: less
+sensitive to a busy machine), the eval process's CPU seconds with its probe workers and TensorFlow's
+import (``process_cpu_seconds``), its peak RSS and the load average before and after.
+Data: ``$LATENTPROBE_DATA_DIR/mnist.npz``.
 
 Usage::
 
@@ -27,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -80,6 +83,7 @@ def train(work: Path, epochs: int, probe_epochs: int) -> Path:
 
 def evaluate_once(run_dir: Path, tune: bool, env: dict[str, str]) -> dict:
     before = os.getloadavg()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, "-c", EVAL_CHILD, str(run_dir), "tune" if tune else "fixed"],
         check=True,
@@ -87,9 +91,12 @@ def evaluate_once(run_dir: Path, tune: bool, env: dict[str, str]) -> dict:
         text=True,
         env=env,
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
     child = json.loads(done.stdout.strip().splitlines()[-1])
     timing = child["timing"]
     fits = timing.pop("probe_fit_seconds", {})
+    fits_cpu = timing.pop("probe_fit_cpu_seconds", {})
     families: dict[str, float] = {}
     for part, seconds in fits.items():
         family = part.split("/", 1)[1]
@@ -100,6 +107,8 @@ def evaluate_once(run_dir: Path, tune: bool, env: dict[str, str]) -> dict:
         "stages_seconds": {k.removesuffix("_seconds"): round(v, 2) for k, v in timing.items()},
         "fit_seconds_by_family": {k: round(v, 2) for k, v in families.items()},
         "fit_seconds": {k: round(v, 2) for k, v in fits.items()},
+        "fit_cpu_seconds": {k: round(v, 2) for k, v in fits_cpu.items()},
+        "process_cpu_seconds": round(cpu, 2),
         "controls_fit_seconds": round(controls, 2),
         "peak_rss_gib": round(child["peak_rss_gib"], 2),
         "load_average_before": [round(x, 2) for x in before],
