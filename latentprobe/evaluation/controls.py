@@ -17,9 +17,8 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +26,6 @@ from latentprobe import components
 from latentprobe import data as data_mod
 from latentprobe.metrics import encode
 from latentprobe.models import pretrained
-
-T = TypeVar("T")
 
 #: Feature sets computed from the data split alone; their results are shared by the runs of a split.
 DATA_ONLY = frozenset({"pca", "pixels"})
@@ -97,18 +94,6 @@ def split_key(splits: data_mod.Splits) -> tuple[str, str]:
     return splits.sha256, hashlib.sha256(np.ascontiguousarray(splits.train_index).tobytes()).hexdigest()
 
 
-def reused(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-    """``compute()``, or its result from an earlier call with the same ``key`` in this process.
-
-    For results of a ``DATA_ONLY`` feature set: ``key`` must name the split and every option they
-    depend on. Fitting probes on every pixel takes far longer than on a latent, and would be repeated
-    identically for each run of a study.
-    """
-    if key not in _REUSED:
-        _REUSED[key] = compute()
-    return _REUSED[key]
-
-
 def cache_dir_for(run_dir: Path | None) -> Path | None:
     """Where eval keeps the data-only controls' results: ``$LATENTPROBE_CACHE_DIR``, else a folder
     ``.latentprobe-cache`` beside the run (in its study directory, shared by the study's runs)."""
@@ -120,7 +105,9 @@ def cache_dir_for(run_dir: Path | None) -> Path | None:
 
 def cache_key(*parts: Any) -> str:
     """A file-name-safe digest of ``parts`` (their ``repr``: strings, numbers, tuples, dataclasses)."""
-    return hashlib.sha256(repr((CACHE_VERSION, *parts)).encode()).hexdigest()[:32]
+    import sklearn  # its version: another release may fit the same probe to other numbers
+
+    return hashlib.sha256(repr((CACHE_VERSION, sklearn.__version__, *parts)).encode()).hexdigest()[:32]
 
 
 def read_cached(directory: Path | None, key: str) -> dict[str, Any] | None:
@@ -147,7 +134,7 @@ def write_cached(
 
     Several eval processes (``--jobs N``) may write the same key at once: each writes its own temporary
     file and renames it into place, so a reader sees one whole file or none, and equal keys hold equal
-    results.
+    results. (Two workers that miss at once both compute; nothing waits on a lock.)
     """
     _REUSED[key] = {"meta": meta, "arrays": arrays}
     if directory is None:

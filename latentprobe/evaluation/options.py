@@ -11,7 +11,7 @@ from latentprobe.evaluation import budgets, probing
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """What eval computes; the defaults keep an MNIST eval under a minute on 2 CPU cores."""
+    """What eval computes (docs/performance.md: an MNIST eval's time by part with these defaults)."""
 
     budgets: tuple[int | str, ...] = budgets.DEFAULT_BUDGETS
     probes: tuple[str, ...] = probing.PROBES

@@ -55,7 +55,7 @@ class Labels:
         y_test: labels of the test split (only ever scored on).
         num_classes: K.
         split_key: identifies the data split; results of a feature set computed from the data alone
-            (``controls.DATA_ONLY``) are reused across evals with the same key.
+            (``controls.DATA_ONLY``) are cached and reused across evals with the same key.
     """
 
     y_train: np.ndarray
