@@ -7,6 +7,7 @@ statistics of the probe's own training subset, so latents of any scale are read 
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -172,6 +173,22 @@ def fit_probe(
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     chosen = {"C": float(model.C)} if kind == "linear" else {"alpha": float(model.alpha)}
     return ProbeFit(prediction, chosen, converged, n_iter, tuning)
+
+
+def fit_timed(
+    key: Any, kind: str, z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, settings: ProbeSettings
+) -> tuple[Any, ProbeFit, tuple[float, float]]:
+    """:func:`fit_probe` with one BLAS thread, returning ``(key, fit, (wall seconds, CPU seconds))``.
+
+    What eval's probe worker processes run: this module imports scikit-learn alone, so a worker starts
+    without TensorFlow.
+    """
+    from threadpoolctl import threadpool_limits
+
+    started, cpu = time.perf_counter(), time.process_time()
+    with threadpool_limits(1):
+        fit = fit_probe(kind, z_train, y_train, z_test, settings)
+    return key, fit, (time.perf_counter() - started, time.process_time() - cpu)
 
 
 def tuning_folds(y: np.ndarray, folds: int) -> int:

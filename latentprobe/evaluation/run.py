@@ -315,21 +315,12 @@ def _fit_tasks(tasks: list, settings: probing.ProbeSettings, workers: int) -> li
     A fit is the same computation in any process, so the results do not depend on ``workers``."""
     work = sum(len(z) * z.shape[1] for _, _, z, _, _ in tasks)
     if workers <= 1 or len(tasks) <= 1 or work < PARALLEL_MIN_WORK:
-        return [_fit_task(key, probe, z, y, zt, settings) for key, probe, z, y, zt in tasks]
+        return [probing.fit_timed(key, probe, z, y, zt, settings) for key, probe, z, y, zt in tasks]
     from joblib import Parallel, delayed
 
     return Parallel(n_jobs=min(workers, len(tasks)), backend="loky", inner_max_num_threads=1)(
-        delayed(_fit_task)(key, probe, z, y, zt, settings) for key, probe, z, y, zt in tasks
+        delayed(probing.fit_timed)(key, probe, z, y, zt, settings) for key, probe, z, y, zt in tasks
     )
-
-
-def _fit_task(key, probe, z_train, y_train, z_test, settings) -> tuple:
-    from threadpoolctl import threadpool_limits
-
-    started, cpu = time.perf_counter(), time.process_time()
-    with threadpool_limits(1):
-        fit = probing.fit_probe(probe, z_train, y_train, z_test, settings)
-    return key, fit, (time.perf_counter() - started, time.process_time() - cpu)
 
 
 def _workers(options: EvalOptions) -> int:
