@@ -6,9 +6,8 @@ samples/s of
 
   a) "Autoencoders as Classifiers" style: plain ``keras.Model.fit`` of the autoencoder alone;
   b) the alternating-training blog post's style: per-batch alternation of ``train_on_batch`` on the
-     autoencoder and on a probe model
-     (the encoder, held still by a ``stop_gradient``, under a softmax layer) on the same batch, both
-     compiled the ordinary Keras way;
+     autoencoder and on a probe model (the encoder, held still by a ``stop_gradient``, under a softmax
+     layer) on the same batch, both compiled the ordinary Keras way;
   c) latentprobe's ``alternating`` strategy, ``every: step`` (every example labeled, so the probe reads
      the codes of the autoencoder's pass over its batch);
   d) latentprobe's ``frozen`` strategy: its autoencoder phase and its probe phase.
@@ -21,6 +20,17 @@ the arithmetic rate in GFLOP/s (FLOPs counted by ``benchmarks/flops.py``) of
   f) the semi-supervised adversarial autoencoder (its four-phase step, then the probe's).
 
 ``ratios.aae_gflops_over_ae`` is f's rate over e's.
+
+and, on the convolutional network (``model.network: conv``, filters 32 and 64, latent 16, batch 128,
+Adam, op determinism on as in a run), images per second on 32x32x3 images (synthetic) and on MNIST's
+28x28x1 images of
+
+  g) plain ``keras.Model.fit`` of the same encoder and decoder layers, ``jit_compile=True`` (which Keras
+     turns off under op determinism: ``setup.conv_*.g_keras_jit_compile`` says what ran);
+  h) latentprobe's ``frozen`` strategy's autoencoder phase (the autoencoder alone, as g);
+  i) latentprobe's ``alternating`` strategy, ``every: step`` (the autoencoder and the probe).
+
+h and i use ``train.jit_compile`` as ``--conv-jit-compile`` says (default ``auto``, the config's default).
 
 A *sample* is one example through one update, as latentprobe's ``timing.train_samples_per_second``
 counts it: an alternating step of batch 256 is 512 samples (256 autoencoder + 256 probe). (a) trains no
@@ -38,6 +48,7 @@ Usage::
     python benchmarks/throughput.py --quick          # a few seconds: 4096 examples, 1 + 2 rounds
     python benchmarks/throughput.py --epochs 9 --threads 2
     python benchmarks/throughput.py --parts aae      # e and f only
+    python benchmarks/throughput.py --parts conv     # g-i only
 """
 
 from __future__ import annotations
@@ -73,17 +84,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra/inter-op threads (0: TF's)")
     parser.add_argument("--jit-compile", choices=("true", "false"), default="true", help="latentprobe's")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parts", default="seed,aae", help="seed (a-d), aae (e-f), or both (default)")
+    parser.add_argument("--parts", default="seed,aae,conv", help="any of seed (a-d), aae (e-f), conv (g-i)")
     parser.add_argument("--aae-hidden", default="1000,1000", help="e/f: hidden widths (and discriminators')")
     parser.add_argument("--aae-examples", type=int, default=10000, help="e/f: training examples used")
+    parser.add_argument("--conv-examples", type=int, default=2048, help="g-i: images of each data set")
+    parser.add_argument(
+        "--conv-jit-compile", choices=("auto", "true", "false"), default="auto", help="h/i: latentprobe's"
+    )
     args = parser.parse_args(argv)
     args.parts = tuple(p.strip() for p in args.parts.split(","))
-    if not set(args.parts) <= {"seed", "aae"} or not args.parts:
-        parser.error(f"--parts: expected seed, aae or both, got {','.join(args.parts)!r}")
+    if not set(args.parts) <= {"seed", "aae", "conv"} or not args.parts:
+        parser.error(f"--parts: expected some of seed, aae, conv, got {','.join(args.parts)!r}")
     args.aae_hidden = tuple(int(w) for w in args.aae_hidden.split(","))
     if args.quick:
         args.examples, args.warmup, args.epochs = min(args.examples, 4096), 1, 2
         args.aae_examples = min(args.aae_examples, 2000)
+        args.conv_examples = min(args.conv_examples, 512)
     if args.epochs < 1 or args.warmup < 0 or args.examples < BATCH:
         parser.error(f"need --epochs >= 1, --warmup >= 0, --examples >= {BATCH}")
     return args
@@ -141,7 +157,7 @@ def build_keras_autoencoder(keras: Any) -> tuple[Any, Any]:
 
 
 class SeedFitAutoencoder:
-    """(a) "Autoencoders as Classifiers": ``autoencoder.fit(x, x, batch_size=256, shuffle=True)``, an epoch
+    """(a) "Autoencoders as Classifiers": ``autoencoder.fit(x, x, batch_size=256, shuffle=True)``, one epoch
     per call."""
 
     name = "a_keras_fit_autoencoder"
@@ -342,6 +358,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _merge(report, measure_seed_methods(args, keras, x[: args.examples], y[: args.examples], loads))
     if "aae" in args.parts:
         _merge(report, measure_aae(args, x[: args.aae_examples], y[: args.aae_examples], loads))
+    if "conv" in args.parts:  # last: it turns op determinism on for the rest of the process
+        _merge(report, measure_conv(args, keras, tf, loads))
     report["setup"]["wall_seconds"] = round(time.perf_counter() - started, 2)
     report["peak_rss_bytes"] = peak_rss_bytes()
     report["machine"] = {
@@ -448,7 +466,8 @@ AAE_LATENT = 10
 
 
 def aae_config(kind: str, hidden: tuple[int, ...], jit_compile: bool, epochs: int) -> Any:
-    """The semi-supervised AAE's network as kind ``ae`` (every example labeled) or semi-supervised ``aae``."""
+    """The semi-supervised-AAE-style network as kind ``ae`` (every example labeled) or semi-supervised
+    ``aae``."""
     from latentprobe import config
 
     model: dict[str, Any] = {
@@ -528,6 +547,139 @@ def measure_aae(args: argparse.Namespace, x: Any, y: Any, loads: list[float]) ->
                 "flops": "dense-layer matmuls only, benchmarks/flops.py",
                 "warmup_rounds": args.warmup,
                 "timed_epochs": args.epochs,
+            }
+        },
+    }
+
+
+CONV_HIDDEN = (32, 64)
+CONV_BATCH = 128
+
+
+def conv_images(name: str, examples: int, synthetic: bool, seed: int) -> tuple[Any, Any, str]:
+    """(x (n, H, W, C) uint8, y (n,) int64, a description) for g-i: ``rgb32`` synthetic 32x32x3 images,
+    ``mnist`` MNIST's (synthetic 28x28x1 without the file or with ``synthetic``). latentprobe keeps the
+    bytes and scales them in its step; Keras ``fit`` gets ``x / 255`` as float32, as a user would."""
+    import numpy as np
+
+    path = find_mnist() if name == "mnist" and not synthetic else None
+    if name == "mnist" and path is not None:
+        with np.load(path) as f:
+            x, y = f["x_train"][:examples], f["y_train"][:examples]
+        return x[..., np.newaxis], y.astype(np.int64), f"mnist ({path})"
+    shape = (28, 28, 1) if name == "mnist" else (32, 32, 3)
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, CLASSES, size=examples)
+    centres = rng.random((CLASSES, *shape), dtype=np.float32)
+    x = np.clip(centres[y] + 0.2 * rng.standard_normal((examples, *shape), dtype=np.float32), 0, 1)
+    return np.round(255 * x).astype(np.uint8), y.astype(np.int64), f"synthetic {'x'.join(map(str, shape))}"
+
+
+class KerasFitConv:
+    """(g) ``fit`` of the conv encoder and decoder layers latentprobe builds, ``jit_compile=True``."""
+
+    def __init__(self, keras: Any, x: Any):
+        from latentprobe.models.networks import build_conv_decoder, build_conv_encoder
+
+        shape = x.shape[1:]
+        encoder = build_conv_encoder(shape, CONV_HIDDEN, {"z": LATENT})
+        decoder = build_conv_decoder(LATENT, CONV_HIDDEN, shape)
+        inputs = keras.Input(shape=shape)
+        self.autoencoder = keras.Model(inputs, decoder(encoder(inputs)["z"]))
+        with warnings.catch_warnings():  # Keras says so when it turns XLA off (below)
+            warnings.simplefilter("ignore", UserWarning)
+            self.autoencoder.compile(optimizer="adam", loss="binary_crossentropy", jit_compile=True)
+        # Keras turns XLA off for a model when op determinism is on (keras/src/trainers/trainer.py,
+        # model_supports_jit): what fit runs here is TensorFlow's graph with its own kernels.
+        self.jit_compile = bool(self.autoencoder.jit_compile)
+        self.keras, self.x = keras, x.astype("float32") / 255.0
+
+    def epoch(self) -> Epoch:
+        timer = _EpochTimer(self.keras)
+        self.autoencoder.fit(
+            self.x, self.x, batch_size=CONV_BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[timer]
+        )
+        return timer.seconds, timer.cpu_seconds, len(self.x), len(self.x)
+
+
+def conv_config(strategy: str, jit_compile: bool | str, epochs: int) -> Any:
+    from latentprobe import config
+
+    probe = {"strategy": strategy, "head": "linear", "epochs": 1}
+    if strategy == "alternating":
+        probe["every"] = "step"
+    model = {"kind": "ae", "network": "conv", "latent": LATENT, "hidden": list(CONV_HIDDEN)}
+    return config.from_dict(
+        {
+            "model": model,
+            "probe": probe,
+            "train": {"epochs": epochs, "batch_size": CONV_BATCH, "jit_compile": jit_compile},
+        }
+    )
+
+
+def measure_conv(args: argparse.Namespace, keras: Any, tf: Any, loads: list[float]) -> dict:
+    """(g)-(i) on 32x32x3 and on MNIST's images, interleaved: one epoch each per round."""
+    import dataclasses
+
+    import numpy as np
+
+    from latentprobe.components import assemble
+
+    tf.config.experimental.enable_op_determinism()  # as train.run does
+    jit = {"true": True, "false": False}.get(args.conv_jit_compile, "auto")
+    rounds = args.warmup + args.epochs
+    results, setup = {}, {}
+    for data_name in ("rgb32", "mnist"):
+        x, y, description = conv_images(data_name, args.conv_examples, args.synthetic, args.seed)
+        methods: dict[str, Any] = {"g": KerasFitConv(keras, x)}
+        resolved = {}
+        for key, strategy in (("h", "frozen"), ("i", "alternating")):
+            cfg = dataclasses.replace(conv_config(strategy, jit, rounds), seed=args.seed)
+            built = assemble(cfg, x, y, np.arange(len(x)), x.shape[1:], CLASSES, scale=255.0).strategy
+            resolved[key] = built.jit_compile
+            methods[key] = LatentprobeRecords(key, built)
+        times: dict[str, list[Epoch]] = {key: [] for key in methods}
+        for r in range(rounds):
+            for key, method in methods.items():
+                result = method.epoch()
+                if r >= args.warmup:
+                    times[key].append(result)
+            loads.append(os.getloadavg()[0])
+        names = {
+            "g": f"g_keras_fit_conv_{data_name}",
+            "h": f"h_latentprobe_frozen_autoencoder_conv_{data_name}",
+            "i": f"i_latentprobe_alternating_step_conv_{data_name}",
+        }
+        rates = {key: median_rate(times[key]) for key in methods}
+        for key, name in names.items():
+            results[name] = rates[key]
+        g = rates["g"]["autoencoder_samples_per_second"]
+        setup[f"conv_{data_name}"] = {
+            "data": description,
+            "examples": len(x),
+            "input_shape": list(x.shape[1:]),
+            "latentprobe_jit_compile": {"setting": args.conv_jit_compile, **resolved},
+            "g_keras_jit_compile": {"requested": True, "effective": methods["g"].jit_compile},
+            "h_over_g_autoencoder_images": rates["h"]["autoencoder_samples_per_second"] / g,
+            "i_over_g_autoencoder_images": rates["i"]["autoencoder_samples_per_second"] / g,
+        }
+    return {
+        "results": results,
+        "ratios": {
+            f"{key}_over_g_autoencoder_images_{name}": setup[f"conv_{name}"][
+                f"{key}_over_g_autoencoder_images"
+            ]
+            for name in ("rgb32", "mnist")
+            for key in ("h", "i")
+        },
+        "setup": {
+            "conv": {
+                "model": f"conv {'-'.join(map(str, CONV_HIDDEN))} filters, latent {LATENT}, linear probe",
+                "batch_size": CONV_BATCH,
+                "warmup_rounds": args.warmup,
+                "timed_epochs": args.epochs,
+                **setup,
             }
         },
     }

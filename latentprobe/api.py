@@ -134,8 +134,9 @@ def _probe(
         random = _random_codes(model, x_train, x_test, options.seed)
         if random is not None:
             features["random_encoder"] = random
+        # The arrays as the encoder is fed them (scale 1: nothing divided).
         inputs = types.SimpleNamespace(
-            train=types.SimpleNamespace(x=x_train), test=types.SimpleNamespace(x=x_test)
+            train=types.SimpleNamespace(x=x_train, scale=1.0), test=types.SimpleNamespace(x=x_test, scale=1.0)
         )
         features["pca"] = lambda: controls_mod.pca_features(inputs, latent, options.seed)
         features["pixels"] = lambda: controls_mod.pixel_features(inputs)
@@ -257,7 +258,7 @@ def _write(
     out.mkdir(parents=True, exist_ok=True)
     z_train, z_test = encoder_features
     data = types.SimpleNamespace(
-        test=types.SimpleNamespace(x=x_test, y=y_test),
+        test=types.SimpleNamespace(x=x_test, y=y_test, scale=1.0),
         num_classes=num_classes,
         is_image=False,
         class_names=report["class_names"],

@@ -14,6 +14,7 @@ The ``.npz`` is written under a new name (a temporary file, then a rename), and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,12 @@ def collect_variables(model: keras.Model, head: keras.Model, optimizers: list[An
     return variables
 
 
-def save(run_dir: Path, epoch: int, variables: list[Any], state: dict[str, Any]) -> Path:
+def save(
+    run_dir: Path, epoch: int, variables: list[Any], state: dict[str, Any], keep: Sequence[str] = ()
+) -> Path:
     """Write the checkpoint of ``epoch``: the variables' values and ``state`` (JSON-serialisable).
+
+    Older checkpoint files are deleted, except those named in ``keep`` (an earlier best epoch's).
 
     Raises:
         NonFiniteLoss: if a weight is NaN or inf; the previous checkpoint is left as the last good one.
@@ -74,7 +79,7 @@ def save(run_dir: Path, epoch: int, variables: list[Any], state: dict[str, Any])
         *directory.glob(f".{rundir.CHECKPOINT_WEIGHTS_GLOB}.*.tmp"),
     ]
     for old in stale:
-        if old.name != name:  # older checkpoints, and temporary files a killed process left
+        if old.name != name and old.name not in keep:  # older ones, and a killed write's temporary files
             old.unlink(missing_ok=True)
     return directory / name
 

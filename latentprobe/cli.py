@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from latentprobe import __version__, rundir
-from latentprobe.errors import UserError, error_lines
+from latentprobe.errors import RunDirError, UserError, error_lines
 
 if TYPE_CHECKING:
     from latentprobe.evaluation.options import EvalOptions
@@ -176,9 +177,16 @@ def _resume_run(run_dir: Path) -> str:
 def validate(config: ConfigArg, set_: SetOpt = None, seeds: SeedsOpt = None) -> None:
     """Check a config (with train's --set and --seeds) and an image folder's layout, without training (fast:
     imports no TensorFlow, decodes no image)."""
-    from latentprobe import grid
+    from latentprobe import grid, search
     from latentprobe.study import check_devices, check_layouts
 
+    if search.has_search(config, set_ or []):  # checked without TensorFlow or Optuna
+        try:
+            found = search.load(config, set_ or [], seeds)
+        except UserError as exc:
+            raise _fail(exc) from None
+        typer.echo(search.describe(found))
+        return
     try:
         study = grid.load(config, set_ or [], seeds)
         check_devices(study, config, set_ or [])
@@ -249,6 +257,7 @@ def eval_(
         )
         # A directory search skips what is not latentprobe's (a malformed study.json in /tmp), saying so.
         found = rundir.find_runs(run_dirs, on_skip=lambda text: typer.echo(f"warning: {text}", err=True))
+        found = _without_pruned_trials(found, run_dirs)
     except UserError as exc:
         raise _fail(exc) from None
     single = len(run_dirs) == 1 and found == [run_dirs[0]]
@@ -258,6 +267,33 @@ def eval_(
         _eval_one(run_dirs[0], options)
     else:
         _eval_many(found, options, jobs)
+
+
+def _without_pruned_trials(found: list[Path], given: list[Path]) -> list[Path]:
+    """A search's pruned trials saved no models: a directory search leaves them out, saying how many.
+
+    Raises:
+        RunDirError: every run found was pruned (or a pruned trial was named on its own).
+    """
+    named = {Path(p).resolve() for p in given}
+    pruned = [
+        r for r in found if r.resolve() not in named and rundir.recorded_status(r) == rundir.STATUS_PRUNED
+    ]
+    named_pruned = [
+        r for r in found if r.resolve() in named and rundir.recorded_status(r) == rundir.STATUS_PRUNED
+    ]
+    if named_pruned:
+        raise RunDirError(
+            f"{named_pruned[0]}: a pruned trial of a search: it stopped early and saved no models"
+        )
+    if pruned:
+        typer.echo(
+            f"note: {len(pruned)} pruned trial(s) left out: they stopped early and saved no models", err=True
+        )
+    kept = [r for r in found if r not in pruned]
+    if not kept:
+        raise RunDirError(f"{given[0]}: every run under it is a pruned trial; nothing to evaluate")
+    return kept
 
 
 def _eval_one(run_dir: Path, options: EvalOptions) -> None:
@@ -273,6 +309,18 @@ def _eval_one(run_dir: Path, options: EvalOptions) -> None:
     typer.echo(evaluation.render_report(report), nl=False)
     written = Path(report["run_dir"]) / rundir.EVAL
     typer.echo(f"wrote {written} in {report['timing']['total_seconds']:.1f}s")
+    _log_eval(Path(report["run_dir"]), report)
+
+
+def _log_eval(run_dir: Path, report: dict[str, Any]) -> None:
+    """With output.mlflow in the run's config: eval's headline metrics go to its MLflow run too."""
+    from latentprobe import tracking
+
+    try:
+        uri = (rundir.read_json(run_dir / rundir.SUMMARY).get("config") or {}).get("output", {}).get("mlflow")
+    except UserError:
+        return
+    tracking.log_eval(uri, run_dir, report)
 
 
 def _eval_many(run_dirs: list[Path], options: EvalOptions, jobs: int) -> None:
@@ -286,6 +334,8 @@ def _eval_many(run_dirs: list[Path], options: EvalOptions, jobs: int) -> None:
                 f"{result.run_dir}  eval/{name} {accuracy:.4f}  "
                 f"test/probe_accuracy {result.probe_accuracy:.4f}  ({result.seconds:.1f}s)"
             )
+            with contextlib.suppress(UserError):
+                _log_eval(Path(result.run_dir), rundir.read_json(Path(result.run_dir) / rundir.EVAL))
         else:
             reason = result.error
             where = "" if reason.startswith(str(result.run_dir)) else f"{result.run_dir}: "
@@ -377,11 +427,16 @@ def compare(
     Exit codes: 0 shown, 2 bad input (nothing to compare, a bad option, runs that cannot be plotted).
     """
     from latentprobe import comparison
+    from latentprobe.comparison import search as search_ranking
 
     try:
         _check_compare_options(format_, table_, width, rows, cols, metric, plot)
     except UserError as exc:
         raise _fail(exc) from None
+    if len(runs) == 1 and search_ranking.is_search_dir(runs[0]) and not (rows or cols or plot or table_):
+        # A search: its trials best first on the objective (test metrics shown, never used to rank).
+        typer.echo(search_ranking.render_ranking(runs[0], format_), nl=False)
+        return
     records, problems = comparison.load_runs(runs)
     if not records:
         for p in problems:

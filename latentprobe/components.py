@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from latentprobe import config as config_mod
 from latentprobe import models, rundir
+from latentprobe import schedules as schedules_mod
 from latentprobe.config import RunConfig
 from latentprobe.errors import ConfigError, RunDirError
 from latentprobe.models import pretrained
@@ -39,6 +40,8 @@ class Components:
     head: keras.Model
     probe: Probe
     strategy: Strategy
+    # "train" and "probe": each block's learning-rate schedule (latentprobe.schedules.plan).
+    schedules: dict[str, schedules_mod.BlockSchedule] = field(default_factory=dict)
 
 
 def derived_seed(seed: int, stream: int) -> int:
@@ -58,21 +61,36 @@ def isolated_python_random(seed: int) -> Iterator[None]:
 
 
 def build_model(
-    cfg: RunConfig, input_shape: Sequence[int], num_classes: int, seed: int | None = None
+    cfg: RunConfig,
+    input_shape: Sequence[int],
+    num_classes: int,
+    seed: int | None = None,
+    schedule: schedules_mod.BlockSchedule | None = None,
 ) -> Autoencoder:
     """The variant ``cfg.model.kind`` through the registry, compiled with its optimizer (slots built).
 
     Args:
         seed: draw the initial weights from this seed, leaving every global RNG as it was (eval's
             random-encoder control). None: draw from the global state the run seeded (``train``).
+        schedule: ``train``'s learning-rate schedule; None: the constant ``train.learning_rate``.
     """
     model_seed = derived_seed(cfg.seed if seed is None else seed, STREAM_MODEL)
     context = contextlib.nullcontext() if seed is None else isolated_python_random(seed)
     with context:
         model = models.build(cfg.model, cfg.model.latent, input_shape, num_classes, seed=model_seed)
-    model.compile(optimizer=build_optimizer(cfg.train.optimizer, cfg.train.learning_rate))
+
+    def optimizer(base: float) -> keras.optimizers.Optimizer:
+        rate = schedule.learning_rate(base) if schedule is not None else base
+        return build_optimizer(cfg.train.optimizer, rate)
+
+    model.compile(optimizer=optimizer(cfg.train.learning_rate))
     networks = [n for n in (model.encoder, model.decoder) if n is not None]  # a pretrained may lack one
     model.optimizer.build([v for network in networks for v in network.trainable_variables])
+    # A variant with optimizers of its own (the AAE's phases): train.optimizer's kind and settings and
+    # train.schedule's shape, each at its own base rate.
+    rates = getattr(model, "phase_learning_rates", None)
+    if rates is not None:
+        model.use_phase_optimizers({phase: optimizer(base) for phase, base in rates.items()})
     return model
 
 
@@ -84,11 +102,20 @@ def build_components(cfg: RunConfig, splits: Any) -> Components:
     ``uses_labels`` see labeled examples only, while the autoencoder's batches draw from both.
     """
     x_train, y_train = autoencoder_inputs(splits)
-    return assemble(cfg, x_train, y_train, splits.labeled_idx, splits.input_shape, splits.num_classes)
+    return assemble(
+        cfg,
+        x_train,
+        y_train,
+        splits.labeled_idx,
+        splits.input_shape,
+        splits.num_classes,
+        scale=splits.train.scale,
+    )
 
 
 def autoencoder_inputs(splits: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) the autoencoder trains on: the train part, then the unlabeled examples labeled -1."""
+    """(x, y) the autoencoder trains on: the train part, then the unlabeled examples labeled -1 (stored
+    as the train part is: the same dtype and ``scale``, which ``data.load`` sees to)."""
     unlabeled = getattr(splits, "unlabeled", None)
     if unlabeled is None or not len(unlabeled):
         return splits.train.x, splits.train.y
@@ -104,15 +131,21 @@ def assemble(
     labeled_idx: np.ndarray,
     input_shape: Sequence[int],
     num_classes: int,
+    scale: float = 1.0,
 ) -> Components:
-    """:func:`build_components` from arrays (the benchmarks hold their data outside ``Splits``)."""
-    model = build_model(cfg, input_shape, num_classes)
-    pretrained.adapt(model, x_train)
+    """:func:`build_components` from arrays (the benchmarks hold their data outside ``Splits``); the
+    model sees ``x_train / scale`` (uint8 images stay bytes until the compiled step)."""
+    blocks = schedules_mod.plan(cfg, len(x_train), len(labeled_idx))
+    model = build_model(cfg, input_shape, num_classes, schedule=blocks["train"])
+    pretrained.adapt(model, x_train, scale)
     head = build_head(cfg.probe, latent_size(cfg, model), num_classes)
-    probe = Probe(head, build_optimizer(cfg.probe.optimizer, cfg.probe.learning_rate))
+    probe_rate = blocks["probe"].learning_rate(cfg.probe.learning_rate)
+    probe = Probe(head, build_optimizer(cfg.probe.optimizer, probe_rate))
     rng = np.random.default_rng([cfg.seed, STREAM_BATCHES])
-    strategy = STRATEGIES[cfg.probe.strategy](model, probe, x_train, y_train, labeled_idx, cfg, rng)
-    return Components(model, head, probe, strategy)
+    strategy = STRATEGIES[cfg.probe.strategy](
+        model, probe, x_train, y_train, labeled_idx, cfg, rng, scale=scale
+    )
+    return Components(model, head, probe, strategy, blocks)
 
 
 def latent_size(cfg: RunConfig, model: Autoencoder) -> int:

@@ -27,13 +27,13 @@ from latentprobe.settings import (
     ACTIVATIONS,
     NETWORKS,
     NOT_A_KEY,
-    OPTIMIZERS,
     build,
     choice_problem,
     join_key,
     kind_of,
     positive,
 )
+from latentprobe.training_controls import resolve_controls
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,13 @@ class ProbeConfig:
     head: Literal["linear", "mlp"] = "linear"
     hidden: tuple[int, ...] = field(default=(64,), metadata=positive())
     epochs: int = field(default=10, metadata=positive())
-    optimizer: str = "adam"
+    # A Keras optimizer's name, or {name: ..., <argument>: ...} (checked in latentprobe.training_controls).
+    optimizer: Any = "adam"
     learning_rate: float = field(default=1e-3, metadata=positive())
+    # null, or {name: cosine | exponential | step | plateau, ...} (a settings.SCHEDULES class once loaded).
+    schedule: Any = None
+    # frozen only: null, or a settings.EarlyStopping mapping for the probe phase.
+    early_stopping: Any = None
     batch_size: int | None = field(default=None, metadata=positive())
 
 
@@ -96,12 +101,15 @@ class TrainConfig:
 
     epochs: int = field(default=10, metadata=positive())
     batch_size: int = field(default=128, metadata=positive())
-    optimizer: str = "adam"
+    optimizer: Any = "adam"  # as probe.optimizer
     learning_rate: float = field(default=1e-3, metadata=positive())
+    schedule: Any = None  # as probe.schedule
+    early_stopping: Any = None  # null, or a settings.EarlyStopping mapping
     device: Literal["auto", "cpu", "gpu"] = "auto"
     # mixed: Keras's mixed precision policy (float16 on a GPU, bfloat16 on a CPU), float32 variables.
     precision: Literal["float32", "mixed"] = "float32"
-    jit_compile: bool = True
+    # auto: XLA where it was measured to be faster (strategies.resolve_jit_compile); true; false.
+    jit_compile: bool | Literal["auto"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,8 @@ class OutputConfig:
     """Where runs are written."""
 
     dir: str = "runs"
+    # An MLflow tracking URI (sqlite:///runs/mlflow.db, http://host:5000): every run is also logged there.
+    mlflow: str | None = None
 
 
 @dataclass(frozen=True)
@@ -276,8 +286,7 @@ def from_dict(raw: dict[str, Any]) -> RunConfig:
     if found is not None:
         raise found
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, settings=settings))
-    _check_consistency(config)
-    return config
+    return _check_consistency(config)
 
 
 def _take_variant_block(model_raw: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -295,8 +304,9 @@ def _take_variant_block(model_raw: dict[str, Any]) -> tuple[dict[str, Any] | Non
     return found, (own if found is not None else None)
 
 
-def _check_consistency(config: RunConfig) -> None:
-    """Settings that are valid alone but contradict each other."""
+def _check_consistency(config: RunConfig) -> RunConfig:
+    """Settings that are valid alone but contradict each other; returns the config with its training
+    controls (optimizers, schedules, early stopping) in canonical form."""
     if config.model.network not in NETWORKS:
         raise ConfigError("model.network", choice_problem(config.model.network, sorted(NETWORKS)))
     if not config.latents:
@@ -321,12 +331,11 @@ def _check_consistency(config: RunConfig) -> None:
         raise ConfigError("data.validation", f"a fraction must be below 1, got {v}")
     if config.probe.strategy == "frozen" and config.probe.every != ProbeConfig.every:
         raise ConfigError("probe.every", "only applies to probe.strategy 'alternating', not 'frozen'")
-    for key in ("train.optimizer", "probe.optimizer"):
-        section, name = key.split(".")
-        _check_optimizer(getattr(getattr(config, section), name), key)
+    config = resolve_controls(config)
     if not config.name or "/" in config.name or config.name in (".", "..") or "\0" in config.name:
         raise ConfigError("name", f"expected a plain directory name, got {config.name!r}")
     _check_contradictions(config)
+    return config
 
 
 #: The model kind that measures an encoder trained elsewhere, and the keys only it reads.
@@ -413,12 +422,6 @@ def _check_activation(name: str) -> None:
     # keras.activations.get is case-sensitive: "Relu" fails to build a layer, so it fails here.
     if name not in ACTIVATIONS:
         raise ConfigError("model.activation", choice_problem(name, ACTIVATIONS, what="activation"))
-
-
-def _check_optimizer(name: str, key: str) -> None:
-    # keras.optimizers.get reads the name case-insensitively.
-    if name.lower() not in OPTIMIZERS:
-        raise ConfigError(key, choice_problem(name, OPTIMIZERS))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -268,10 +268,17 @@ def _merge_block(block: Any, from_grid: Any) -> Any:
     return block if from_grid is None else from_grid
 
 
+#: ``train.<block>`` and ``probe.<block>`` mappings whose keys depend on their content (an optimizer's
+#: arguments, a schedule's settings): a grid may vary a key inside them.
+CONTROL_BLOCKS = ("optimizer", "schedule", "early_stopping")
+
+
 def _is_config_key(key: str, defaults: dict[str, Any], variant_kinds: Collection[str]) -> bool:
     parts = key.split(".")
     if len(parts) >= 2 and parts[0] == "model" and parts[1] in variant_kinds:
         return True  # the variant's own settings: from_dict checks the names inside the block
+    if len(parts) >= 3 and parts[0] in ("train", "probe") and parts[1] in CONTROL_BLOCKS:
+        return True  # inside an optimizer, schedule or early-stopping mapping: from_dict checks them
     node: Any = defaults
     for part in parts:
         if not isinstance(node, dict) or part not in node:

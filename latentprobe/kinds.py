@@ -173,7 +173,15 @@ def cache_clear() -> None:
     entry_points.cache_clear()
 
 
+def _quiet_tensorflow() -> None:
+    """A plug-in's module imports Keras: start TensorFlow first, without its start-up lines on stderr."""
+    from latentprobe.runtime import import_tensorflow
+
+    import_tensorflow()
+
+
 def _load_entry_point(ep: importlib.metadata.EntryPoint, dist: str) -> Any:
+    _quiet_tensorflow()
     try:
         return ep.load()
     except Exception as exc:  # an installed plug-in that fails to import: one line, not a traceback
@@ -186,6 +194,7 @@ def _import(path: str) -> Any:
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute or ":" in attribute:
         raise ConfigError(KEY, f"expected an import path package.module:ClassName, got {path!r}")
+    _quiet_tensorflow()
     try:
         module = _import_module(module_name)
     except ModuleNotFoundError as exc:

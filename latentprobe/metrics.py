@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from latentprobe import pixels
 from latentprobe.models import losses
 
 #: Examples per compiled call; the MNIST test split is three calls.
@@ -27,6 +28,7 @@ def measure(
     autoencoder: bool = True,
     probe: bool = True,
     chunk: int = CHUNK,
+    scale: float = 1.0,
 ) -> dict[str, float]:
     """Mean loss terms (``reconstruction_loss``, variant terms, the model's ``label_metrics``) and probe
     loss/accuracy on (x, y).
@@ -34,28 +36,32 @@ def measure(
     Args:
         model: an :class:`~latentprobe.models.autoencoder.Autoencoder`.
         head: the probe head (codes -> class probabilities).
+        x: inputs as a split stores them (uint8 images stay bytes); the model sees ``x / scale``.
         autoencoder / probe: which of the two to measure.
+        scale: the split's scale (``Split.scale``).
 
     Returns:
         Example-weighted means over the whole split, as Python floats.
     """
-    fn = _measure_fn(model, head, autoencoder, probe)
+    fn = _measure_fn(model, head, autoencoder, probe, scale)
     totals: dict[str, float] = {}
     for start in range(0, len(x), chunk):
         xb, yb = x[start : start + chunk], y[start : start + chunk]
-        out = fn(tf.convert_to_tensor(xb, tf.float32), tf.convert_to_tensor(yb, tf.int32))
+        out = fn(tf.convert_to_tensor(xb), tf.convert_to_tensor(yb, tf.int32))
         for name, value in out.items():
             totals[name] = totals.get(name, 0.0) + float(value) * len(xb)
     return {name: total / len(x) for name, total in totals.items()}
 
 
-def _measure_fn(model: Any, head: Any, autoencoder: bool, probe: bool):
-    # One traced function per (model, head, what), kept on the model so repeated epochs reuse it.
+def _measure_fn(model: Any, head: Any, autoencoder: bool, probe: bool, scale: float):
+    # One traced function per (model, head, what, scale), kept on the model so repeated epochs reuse it.
     cache = model.__dict__.setdefault("_latentprobe_measure", {})
-    key = (id(head), autoencoder, probe)
+    key = (id(head), autoencoder, probe, scale)
     if key not in cache:
+        scale_t = pixels.scale_tensor(scale)  # eager: captured, not a graph constant
 
         def fn(x, y):
+            x = pixels.scale_batch(x, scale_t)
             out = {}
             if autoencoder:
                 terms = model.compute_terms(x, training=False)
@@ -71,15 +77,19 @@ def _measure_fn(model: Any, head: Any, autoencoder: bool, probe: bool):
     return cache[key]
 
 
-def encode(model: Any, x: np.ndarray, chunk: int = CHUNK) -> np.ndarray:
-    """The probe's features for every row of ``x``, shape (n, latent)."""
+def encode(model: Any, x: np.ndarray, chunk: int = CHUNK, scale: float = 1.0) -> np.ndarray:
+    """The probe's features for every row of ``x`` (stored inputs; the model sees ``x / scale``), shape
+    (n, latent)."""
     cache = model.__dict__.setdefault("_latentprobe_measure", {})
-    if "encode" not in cache:
-        cache["encode"] = tf.function(
-            lambda xb: model.probe_features(xb, training=False), reduce_retracing=True
+    key = ("encode", scale)
+    if key not in cache:
+        scale_t = pixels.scale_tensor(scale)
+        cache[key] = tf.function(
+            lambda xb: model.probe_features(pixels.scale_batch(xb, scale_t), training=False),
+            reduce_retracing=True,
         )
-    fn = cache["encode"]
-    parts = [fn(tf.convert_to_tensor(x[s : s + chunk], tf.float32)).numpy() for s in range(0, len(x), chunk)]
+    fn = cache[key]
+    parts = [fn(tf.convert_to_tensor(x[s : s + chunk])).numpy() for s in range(0, len(x), chunk)]
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 

@@ -75,6 +75,8 @@ REQUIRED_FILES = (CONFIG, SUMMARY, ENCODER, DECODER, PROBE)
 STATUS_COMPLETED = "completed"
 STATUS_FAILED = "failed"
 STATUS_INTERRUPTED = "interrupted"
+#: A search's trial its pruner stopped early: it saved no models, so there is nothing to evaluate.
+STATUS_PRUNED = "pruned"
 
 # ---- schema versions ----
 
@@ -477,6 +479,15 @@ def find_runs(
         RunDirError: for the first path that is no run and has none under it (or is unreadable).
     """
     return unique_runs(run for path in paths for run in discover_runs(path, on_skip))
+
+
+def recorded_status(run_dir: str | os.PathLike[str]) -> str | None:
+    """The ``status`` summary.json records, or None when it has none (no summary, an unreadable one)."""
+    try:
+        status = read_json(Path(run_dir) / SUMMARY).get("status")
+    except RunDirError:
+        return None
+    return status if isinstance(status, str) else None
 
 
 def unique_runs(runs: Iterable[Path]) -> list[Path]:

@@ -70,3 +70,16 @@ def quiet_stderr() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def describe_node() -> dict[str, Any]:
+    """Where this process runs: the host, and in a Ray task the Ray node's id and IP address."""
+    import socket
+
+    node: dict[str, Any] = {"host": socket.gethostname()}
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        with contextlib.suppress(Exception):  # a driver-side or older Ray: the host is enough
+            node["ray_node_id"] = ray.get_runtime_context().get_node_id()
+            node["ip"] = ray.util.get_node_ip_address()
+    return node

@@ -143,6 +143,201 @@ OPTIMIZERS: tuple[str, ...] = (
     "sgd",
 )
 
+#: The arguments every Keras optimizer takes besides ``learning_rate`` and ``name`` (Keras 3.15).
+_OPTIMIZER_COMMON: tuple[str, ...] = (
+    "weight_decay",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "use_ema",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
+)
+
+#: ``train.optimizer: {name: ..., <argument>: ...}``: each optimizer's own arguments (Keras 3.15's
+#: constructor signatures, without ``learning_rate``, which is ``train.learning_rate``, and ``name``).
+#: ``tests/test_settings.py`` keeps the table in step with Keras.
+OPTIMIZER_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "adadelta": ("rho", "epsilon", *_OPTIMIZER_COMMON),
+    "adafactor": (
+        "beta_2_decay",
+        "epsilon_1",
+        "epsilon_2",
+        "clip_threshold",
+        "relative_step",
+        *_OPTIMIZER_COMMON,
+    ),
+    "adagrad": ("initial_accumulator_value", "epsilon", *_OPTIMIZER_COMMON),
+    "adam": ("beta_1", "beta_2", "epsilon", "amsgrad", *_OPTIMIZER_COMMON),
+    "adamax": ("beta_1", "beta_2", "epsilon", *_OPTIMIZER_COMMON),
+    "adamw": ("beta_1", "beta_2", "epsilon", "amsgrad", *_OPTIMIZER_COMMON),
+    "ftrl": (
+        "learning_rate_power",
+        "initial_accumulator_value",
+        "l1_regularization_strength",
+        "l2_regularization_strength",
+        "l2_shrinkage_regularization_strength",
+        "beta",
+        *_OPTIMIZER_COMMON,
+    ),
+    "lion": ("beta_1", "beta_2", *_OPTIMIZER_COMMON),
+    "muon": (
+        "adam_beta_1",
+        "adam_beta_2",
+        "adam_weight_decay",
+        "epsilon",
+        "exclude_layers",
+        "exclude_embeddings",
+        "muon_a",
+        "muon_b",
+        "muon_c",
+        "adam_lr_ratio",
+        "momentum",
+        "ns_steps",
+        "nesterov",
+        "rms_rate",
+        *_OPTIMIZER_COMMON,
+    ),
+    "nadam": ("beta_1", "beta_2", "epsilon", *_OPTIMIZER_COMMON),
+    "rmsprop": ("rho", "momentum", "epsilon", "centered", *_OPTIMIZER_COMMON),
+    "schedulefreeadamw": ("beta_1", "beta_2", "epsilon", "warmup_steps", *_OPTIMIZER_COMMON),
+    "sgd": ("momentum", "nesterov", *_OPTIMIZER_COMMON),
+}
+
+#: The optimizer arguments that take something other than a number: true/false, a whole number, a list
+#: of layer names. Every other argument takes a number (or null for Keras's default).
+OPTIMIZER_FLAGS: tuple[str, ...] = (
+    "amsgrad",
+    "centered",
+    "exclude_embeddings",
+    "nesterov",
+    "relative_step",
+    "use_ema",
+)
+OPTIMIZER_COUNTS: tuple[str, ...] = (
+    "ema_overwrite_frequency",
+    "gradient_accumulation_steps",
+    "ns_steps",
+    "warmup_steps",
+)
+OPTIMIZER_NAME_LISTS: tuple[str, ...] = ("exclude_layers",)
+#: At most one of these may be set (Keras refuses two).
+OPTIMIZER_CLIPPING: tuple[str, ...] = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+# --------------------------------------------------------------------------------------------------
+# Learning-rate schedules and early stopping: ``train.schedule``, ``probe.schedule``,
+# ``train.early_stopping``, ``probe.early_stopping``
+
+
+@dataclass(frozen=True)
+class CosineSchedule:
+    """Cosine decay (Keras ``CosineDecay``) from the base rate to ``alpha`` x the base rate."""
+
+    name: Literal["cosine"] = "cosine"
+    warmup_epochs: int = field(default=0, metadata={"min": 0})
+    # Epochs the decay lasts after the warmup; null: the rest of the phase.
+    decay_epochs: int | None = field(default=None, metadata=positive())
+    alpha: float = field(default=0.0, metadata={"min": 0, "max": 1})
+
+
+@dataclass(frozen=True)
+class ExponentialSchedule:
+    """Exponential decay (Keras ``ExponentialDecay``): x ``decay_rate`` every ``decay_epochs``."""
+
+    name: Literal["exponential"] = "exponential"
+    warmup_epochs: int = field(default=0, metadata={"min": 0})
+    decay_rate: float = field(default=0.9, metadata=positive(max=1))
+    decay_epochs: float = field(default=1.0, metadata=positive())
+    staircase: bool = False
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """Piecewise constant (Keras ``PiecewiseConstantDecay``): x ``factor`` at each boundary epoch."""
+
+    name: Literal["step"] = "step"
+    warmup_epochs: int = field(default=0, metadata={"min": 0})
+    boundaries: tuple[int, ...] = field(default=(), metadata=positive())
+    factor: float = field(default=0.1, metadata=positive())
+
+
+@dataclass(frozen=True)
+class PlateauSchedule:
+    """Keras's ``ReduceLROnPlateau`` on a validation metric, checked after every epoch."""
+
+    name: Literal["plateau"] = "plateau"
+    warmup_epochs: int = field(default=0, metadata={"min": 0})
+    monitor: str | None = None  # null: val/reconstruction_loss (train), val/probe_loss (probe)
+    mode: Literal["auto", "min", "max"] = "auto"
+    factor: float = field(default=0.1, metadata=positive(max=0.999))
+    patience: int = field(default=10, metadata=positive())
+    min_delta: float = field(default=1e-4, metadata={"min": 0})
+    cooldown: int = field(default=0, metadata={"min": 0})
+    min_learning_rate: float = field(default=0.0, metadata={"min": 0})
+
+
+#: ``schedule.name`` -> its settings class.
+SCHEDULES: dict[str, type] = {
+    "cosine": CosineSchedule,
+    "exponential": ExponentialSchedule,
+    "step": StepSchedule,
+    "plateau": PlateauSchedule,
+}
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Stop after ``patience`` epochs without an improvement of ``monitor`` by more than ``min_delta``;
+    the run keeps the weights of its best epoch."""
+
+    monitor: str | None = None  # null: val/probe_accuracy (val/reconstruction_loss: frozen's autoencoder)
+    mode: Literal["auto", "min", "max"] = "auto"
+    patience: int = field(default=5, metadata=positive())
+    min_delta: float = field(default=0.0, metadata={"min": 0})
+
+
+#: The val metrics of each built-in kind (``summary.json``'s ``metrics.val``), which ``monitor`` may name;
+#: ``tests/test_settings.py`` measures every kind to keep this in step. A kind not listed (a plug-in)
+#: is checked when its run starts.
+VAL_METRICS: dict[str, tuple[str, ...]] = {
+    "ae": ("reconstruction_loss",),
+    "dae": ("reconstruction_loss",),
+    "vae": ("reconstruction_loss", "kl_loss", "elbo_loss"),
+    "sparse": (
+        "reconstruction_loss",
+        "sparsity_loss",
+        "weight_decay_loss",
+        "mean_activation",
+        "near_zero_share",
+    ),
+    "aae": ("reconstruction_loss",),
+    "supervised": ("classifier_loss", "classifier_accuracy"),
+}
+#: The probe's val metrics, every kind's.
+PROBE_METRICS: tuple[str, ...] = ("probe_loss", "probe_accuracy")
+#: The semi-supervised AAE's class head adds these.
+CLASSIFIER_METRICS: tuple[str, ...] = ("classifier_loss", "classifier_accuracy")
+
+
+def val_metrics(kind: str, settings: Any) -> tuple[str, ...] | None:
+    """The autoencoder's val metrics of a built-in kind (its probe's aside), or None for a plug-in kind."""
+    if kind not in VAL_METRICS:
+        return None
+    names = VAL_METRICS[kind]
+    if kind == "aae" and settings is not None and settings.semi_supervised:
+        names = (*names, *CLASSIFIER_METRICS)
+    return names
+
+
+def monitor_mode(monitor: str, mode: str) -> str:
+    """``min`` or ``max``: ``auto`` maximises accuracies and minimises everything else (as Keras does)."""
+    if mode != "auto":
+        return mode
+    return "max" if monitor.endswith("accuracy") else "min"
+
 
 # --------------------------------------------------------------------------------------------------
 # Generic dataclass validation

@@ -11,6 +11,7 @@ autoencoder's, and the probe itself (its head, optimizer and trackers).
 In both the probe reads ``stop_gradient`` latents and owns its optimizer, so probe training can never
 move the encoder. Each epoch is one compiled call over data held as tensors: the batch loop runs inside
 the graph (``tf.range``), with a seeded NumPy permutation per epoch as the only input that changes.
+Whether XLA compiles that loop is :func:`resolve_jit_compile`'s decision (``train.jit_compile: auto``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from latentprobe import pixels, schedules
 from latentprobe.errors import NonFiniteLoss
 from latentprobe.models import losses
 from latentprobe.models.autoencoder import Autoencoder
@@ -41,9 +43,10 @@ def build_head(probe_cfg: Any, latent: int, num_classes: int) -> keras.Model:
     return keras.Model(inputs, outputs, name=f"probe_{probe_cfg.head}")
 
 
-def build_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """An optimizer by its Keras name, with the configured learning rate."""
-    return keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate}})
+def build_optimizer(spec: str | dict[str, Any], learning_rate: Any) -> keras.optimizers.Optimizer:
+    """An optimizer by its Keras name (or a mapping of name and arguments), with the learning rate (a
+    number or a schedule: :mod:`latentprobe.schedules`)."""
+    return schedules.build_optimizer(spec, learning_rate)
 
 
 class Probe:
@@ -102,7 +105,11 @@ class EpochRecord:
 
 
 class Strategy:
-    """Shared machinery: data as tensors, seeded batch indices, compiled epoch functions."""
+    """Shared machinery: data as tensors, seeded batch indices, compiled epoch functions.
+
+    ``x_train`` is held as it is stored (uint8 images stay bytes on the device); each batch is scaled to
+    [0, 1] (``x / scale``) inside the compiled step, as it is gathered (:meth:`batch`).
+    """
 
     def __init__(
         self,
@@ -113,23 +120,31 @@ class Strategy:
         labeled_idx: np.ndarray,
         cfg: Any,
         rng: np.random.Generator,
+        scale: float = 1.0,
     ):
         self.model = model
         self.probe = probe
         self.cfg = cfg
         self.rng = rng
-        self.x = tf.convert_to_tensor(x_train, dtype=tf.float32)
+        self.x = tf.convert_to_tensor(x_train)  # uint8 or float32, as stored
+        self.scale = pixels.scale_tensor(scale)
         self.y = tf.convert_to_tensor(y_train, dtype=tf.int32)
         self.labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
         self.n = len(x_train)
         self.batch_size = min(cfg.train.batch_size, self.n)
         self.probe_batch_size = min(cfg.probe.batch_size or cfg.train.batch_size, len(self.labeled_idx))
-        jit = cfg.train.jit_compile
-        self._ae_epoch = tf.function(self._ae_epoch_graph, jit_compile=jit)
-        self._probe_epoch = tf.function(self._probe_epoch_graph, jit_compile=jit)
+        # Phase -> the epoch it ended at, set by the caller between epochs (early stopping, a phase's
+        # last epoch) and restored on resume; ``run()`` trains no further epoch of a finished phase.
+        self.finished: dict[str, int] = {}
+        on_gpu = "GPU" in self.x.device.upper()  # built under the run's tf.device
+        self.jit_compile = resolve_jit_compile(
+            cfg.train.jit_compile, cfg.model.network, self.n * cfg.train.epochs, on_gpu
+        )
+        self._ae_epoch = tf.function(self._ae_epoch_graph, jit_compile=self.jit_compile)
+        self._probe_epoch = tf.function(self._probe_epoch_graph, jit_compile=self.jit_compile)
 
     def describe(self) -> dict[str, Any]:
-        """How the probe was trained, for summary.json."""
+        """How the probe was trained, for summary.json (with ``jit_compile``: whether XLA compiled it)."""
         raise NotImplementedError
 
     # -- batch indices (NumPy, seeded: the same seed gives the same batches) ---------------------
@@ -155,13 +170,17 @@ class Strategy:
             return np.zeros((steps, 1), np.int64)
         return self.probe_batches(steps=steps)
 
+    def batch(self, x, idx):
+        """Rows ``idx`` of the stored inputs ``x``, scaled to [0, 1] float32: (batch,) + input_shape."""
+        return pixels.scale_batch(tf.gather(x, idx), self.scale)
+
     def _model_step(self, x, y, idx, labeled_idx):
         """One ``train_step``, returning its logs: a model that uses labels gets (x, x_labeled, y_labeled)."""
         if self.model.uses_labels:
             return self.model.train_step(
-                (tf.gather(x, idx), tf.gather(x, labeled_idx), tf.gather(y, labeled_idx))
+                (self.batch(x, idx), self.batch(x, labeled_idx), tf.gather(y, labeled_idx))
             )
-        return self.model.train_step(tf.gather(x, idx))
+        return self.model.train_step(self.batch(x, idx))
 
     # Each returns the number of steps it ran: it stops at the first step whose running losses are not
     # finite (NaN or inf), so a diverged epoch ends there instead of computing on NaN weights.
@@ -178,7 +197,7 @@ class Strategy:
     def _probe_epoch_graph(self, x, y, idx):
         steps = tf.constant(0)
         for i in tf.range(tf.shape(idx)[0]):
-            xb = tf.gather(x, idx[i])
+            xb = self.batch(x, idx[i])
             self.probe.train_step(self.model.probe_features(xb, training=False), tf.gather(y, idx[i]))
             steps += 1
             if not _all_finite([self.probe.loss_tracker.result()]):
@@ -223,7 +242,7 @@ class AlternatingStrategy(Strategy):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._step_epoch = tf.function(self._step_epoch_graph, jit_compile=self.cfg.train.jit_compile)
+        self._step_epoch = tf.function(self._step_epoch_graph, jit_compile=self.jit_compile)
 
     @property
     def shares_batches(self) -> bool:
@@ -244,7 +263,12 @@ class AlternatingStrategy(Strategy):
             batches = "its own batch of the labeled subset, encoded after the autoencoder's update"
         else:
             batches = "a pass over the labeled subset after each autoencoder epoch"
-        return {"name": "alternating", "every": every, "probe_batches": batches}
+        return {
+            "name": "alternating",
+            "every": every,
+            "probe_batches": batches,
+            "jit_compile": self.jit_compile,
+        }
 
     def step_batches(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """An epoch's (autoencoder, probe, labeled) batch indices for ``every: step``."""
@@ -257,11 +281,11 @@ class AlternatingStrategy(Strategy):
         steps = tf.constant(0)
         for i in tf.range(tf.shape(ae_idx)[0]):
             if shared:
-                logs, codes = self.model.fit_batch(tf.gather(x, ae_idx[i]))
+                logs, codes = self.model.fit_batch(self.batch(x, ae_idx[i]))
                 z = self.model.features_from_codes(codes)
             else:
                 logs = self._model_step(x, y, ae_idx[i], labeled_idx[i])
-                z = self.model.probe_features(tf.gather(x, probe_idx[i]), training=False)
+                z = self.model.probe_features(self.batch(x, probe_idx[i]), training=False)
             self.probe.train_step(z, tf.gather(y, probe_idx[i]))
             steps += 1
             if not _all_finite([*logs.values(), self.probe.loss_tracker.result()]):
@@ -279,6 +303,8 @@ class AlternatingStrategy(Strategy):
 
     def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
         for epoch in range(start_epoch + 1, self.cfg.train.epochs + 1):
+            if "alternating" in self.finished:
+                return
             if self.cfg.probe.every == "step":
                 train, samples = self.run_step_epoch()
             else:
@@ -295,19 +321,31 @@ class FrozenStrategy(Strategy):
     """
 
     def describe(self) -> dict[str, Any]:
-        return {"name": "frozen", "probe_batches": "passes over the labeled subset, encoder frozen"}
+        return {
+            "name": "frozen",
+            "probe_batches": "passes over the labeled subset, encoder frozen",
+            "jit_compile": self.jit_compile,
+        }
 
     def run(self, start_epoch: int = 0) -> Iterator[EpochRecord]:
         ae_epochs = autoencoder_epochs(self.cfg)
-        for epoch in range(start_epoch + 1, ae_epochs + 1):
-            train, samples = self.run_ae_epoch()
-            yield EpochRecord(epoch, "autoencoder", train, samples)
+        epoch = start_epoch
+        if "autoencoder" not in self.finished:
+            while epoch < ae_epochs:
+                epoch += 1
+                train, samples = self.run_ae_epoch()
+                yield EpochRecord(epoch, "autoencoder", train, samples)
+                if "autoencoder" in self.finished:  # stopped early
+                    break
+        # The probe's epochs follow the autoencoder's last (ae_epochs, or where it stopped early).
+        ae_end = self.finished.get("autoencoder", min(epoch, ae_epochs))
         # Frozen for real, not just left out of the probe's variable list: a later fit() or optimizer
         # built on this encoder sees no trainable weights. (A run resumed in the probe phase gets here too.)
         self.model.encoder.trainable = False
-        for i in range(max(1, start_epoch - ae_epochs + 1), self.cfg.probe.epochs + 1):
+        while epoch < ae_end + self.cfg.probe.epochs and "probe" not in self.finished:
+            epoch += 1
             train, samples = self.run_probe_epoch()
-            yield EpochRecord(ae_epochs + i, "probe", train, samples)
+            yield EpochRecord(epoch, "probe", train, samples)
 
 
 def autoencoder_epochs(cfg: Any) -> int:
@@ -318,6 +356,33 @@ def autoencoder_epochs(cfg: Any) -> int:
 def total_epochs(cfg: Any) -> int:
     """Every epoch of a run: the autoencoder's, plus the frozen strategy's probe epochs."""
     return autoencoder_epochs(cfg) + (cfg.probe.epochs if cfg.probe.strategy == "frozen" else 0)
+
+
+#: ``jit_compile: auto`` compiles a dense network's loop with XLA on a CPU only from this many
+#: autoencoder examples per run (train examples x epochs): below it, XLA's compile time (1.5-6 s on a
+#: 2-core CPU) exceeds what its faster steps save (about 5 us per example). See docs/performance.md.
+XLA_MIN_EXAMPLES = 500_000
+
+
+def resolve_jit_compile(setting: bool | str, network: str, examples: int, on_gpu: bool) -> bool:
+    """Whether to XLA-compile the epoch loops: ``train.jit_compile`` true or false as set; ``auto`` where
+    XLA was measured to be faster.
+
+    ``auto`` on a CPU: no XLA for convolutional networks (inside the compiled ``tf.range`` loop, XLA's CPU
+    backend leaves the gradients' convolutions in layouts its Eigen convolution does not take and runs
+    them as naive loops: 30x slower than TensorFlow's own kernels), nor for runs of fewer than
+    :data:`XLA_MIN_EXAMPLES` examples (the compile costs more than it saves); XLA otherwise. On a GPU,
+    ``auto`` is XLA (not measured there; the earlier default).
+
+    Args:
+        network: ``model.network`` (``dense`` or ``conv``).
+        examples: train examples x autoencoder epochs of the run.
+    """
+    if setting != "auto":
+        return bool(setting)
+    if on_gpu:
+        return True
+    return network == "dense" and examples >= XLA_MIN_EXAMPLES
 
 
 def _all_finite(values: list[Any]):

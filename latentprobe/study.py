@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import yaml
 
 from latentprobe import config as config_mod
-from latentprobe import executors, rundir
+from latentprobe import executors, rundir, tracking
 from latentprobe import grid as grid_mod
 from latentprobe.errors import ConfigError, RunDirError, UserError, error_lines
 from latentprobe.executors import RunResult, RunStarted, Task
@@ -445,11 +445,12 @@ def check_encoders(
     runs = [run for run in grid.runs if run.config.model.kind == config_mod.PRETRAINED]
     if not runs:
         return
-    from latentprobe import data
-    from latentprobe.models import pretrained
     from latentprobe.runtime import import_tensorflow
 
-    import_tensorflow()
+    import_tensorflow()  # first: latentprobe.models imports Keras, which would start TensorFlow loudly
+    from latentprobe import data
+    from latentprobe.models import pretrained
+
     seen = set()
     for run in runs:
         model_cfg = run.config.model
@@ -500,6 +501,13 @@ def train_study(
         130 interrupted (every run stays resumable: the same command continues the study).
     """
     out = out or _echo
+    from latentprobe import search
+
+    if search.has_search(config_path, overrides):  # Optuna's trials instead of a grid's runs
+        if seeds is not None:
+            out("error: --seeds: a search samples its trials; give seed in search.space instead", err=True)
+            return 2
+        return search.train_search(config_path, overrides, jobs, threads, executor, address, out)
     with contextlib.ExitStack() as stack:
         try:
             grid = load_grid(config_path, overrides, seeds)
@@ -513,6 +521,7 @@ def train_study(
             chosen.warm_up(len(left), any(r.config.train.device != "cpu" for r in left))
             check_data(grid, config_path, overrides)
             check_encoders(grid, config_path, overrides, lambda line: out(line, err=True))
+            tracking.prepare(first.output.mlflow, first.name)  # the store's tables, once, not per worker
         except UserError as exc:
             for line in error_lines(exc):
                 out(line, err=True)
@@ -560,6 +569,9 @@ def summary_line(summary: dict[str, Any]) -> str:
     # A variant may have no reconstruction (supervised) or its own classifier (aae): show what exists.
     shown = [name for name in ("classifier_accuracy", "reconstruction_loss") if name in test]
     extra = "".join(f"  test/{name} {test[name]:.4f}" for name in shown)
+    if any("monitor" in phase for phase in summary.get("phases", {}).values()):  # early stopping chose
+        stopped = " (stopped early)" if summary.get("stopped") == "early_stopping" else ""
+        extra += f"  best epoch {summary['best_epoch']}{stopped}"
     return (
         f"{summary['run_dir']}  test/probe_accuracy {test['probe_accuracy']:.4f}"
         f"  (chance {test['chance_accuracy']:.4f}){extra}  train {summary['timing']['train_seconds']:.1f}s"

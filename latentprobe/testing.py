@@ -36,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from latentprobe import components, config, kinds, rundir, train
+from latentprobe import components, config, kinds, pixels, rundir, train
 from latentprobe import data as data_mod
 from latentprobe.models.autoencoder import Autoencoder
 
@@ -212,7 +212,7 @@ def check_save_and_load(cfg: config.RunConfig, run_dir: Path, summary: dict, spl
         model, head = components.restore_model(cfg, run_dir, splits.input_shape, splits.num_classes)
     except Exception as exc:
         raise VariantCheckError(f"{rule}: the saved run does not load: {exc}") from None
-    test = measure(model, head, splits.test.x, splits.test.y)
+    test = measure(model, head, splits.test.x, splits.test.y, scale=splits.test.scale)
     expected = {k: v for k, v in summary["metrics"]["test"].items() if k in test}
     got = {k: test[k] for k in expected}
     _expect(
@@ -229,7 +229,7 @@ def check_save_and_load(cfg: config.RunConfig, run_dir: Path, summary: dict, spl
             f"{' '.join(str(exc).split())[:200]}); register custom layers with "
             "@keras.saving.register_keras_serializable"
         ) from None
-    x = splits.test.x[:32]
+    x = pixels.scale_array(splits.test.x[:32], splits.test.scale)  # stored bytes as the encoder reads them
     saved, built = encoder(x, training=False), model.encoder(x, training=False)
     for name in built:
         _expect(

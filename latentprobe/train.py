@@ -21,15 +21,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from latentprobe import checkpoint, rundir
+from latentprobe import checkpoint, pixels, rundir, tracking
 from latentprobe import config as config_mod
 from latentprobe import data as data_mod
 from latentprobe import grid as grid_mod
 from latentprobe.components import Components, build_components, dtype_policy
 from latentprobe.config import RunConfig
+from latentprobe.early_stopping import EpochControls
 from latentprobe.errors import NonFiniteLoss, RunDirError
 from latentprobe.metrics import chance_accuracy, encode, measure
 from latentprobe.models import pretrained
+from latentprobe.runtime import describe_node
+from latentprobe.schedules import learning_rates
 from latentprobe.strategies import EpochRecord, total_epochs
 from latentprobe.tensorboard_log import TensorBoardLog, flatten_hparams
 
@@ -139,8 +142,11 @@ def run_one(
         # Whatever stopped the run, the directory says so: compare and eval name it instead of guessing.
         _write_stopped_summary(cfg, run_dir, exc)
         exc.run_dir = str(run_dir)  # for the CLI's message
+        if not isinstance(exc, KeyboardInterrupt):  # an interrupted run is logged once it ends
+            tracking.log_run(cfg.output.mlflow, run_dir)
         raise
     rundir.write_json(run_dir / rundir.SUMMARY, summary)
+    tracking.log_run(cfg.output.mlflow, run_dir)  # a copy; warns, never raises
     return summary
 
 
@@ -152,6 +158,9 @@ def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) ->
     done = state["epoch"] if state else 0
     total = total_epochs(cfg)
     status = rundir.STATUS_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else rundir.STATUS_FAILED
+    # An exception that stops a run on purpose between epochs (a search's pruned trial) names its status.
+    stopped_after = getattr(exc, "stopped_after_epoch", None)
+    status = getattr(exc, "run_status", None) or status
     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, NonFiniteLoss):
         exc.epoch = done + 1
@@ -162,7 +171,8 @@ def _write_stopped_summary(cfg: RunConfig, run_dir: Path, exc: BaseException) ->
             "schema_version": rundir.SUMMARY_SCHEMA_VERSION,
             "status": status,
             "reason": reason,
-            "epoch": min(done + 1, total),  # the epoch that was running (or the last, when saving failed)
+            # The epoch that was running (or the last, when saving failed), or the one it stopped after.
+            "epoch": stopped_after if stopped_after is not None else min(done + 1, total),
             "checkpoint_epoch": done if state else None,  # `latentprobe train --resume` continues after it
             "run_dir": str(run_dir.resolve()),
             "config": config_mod.to_dict(cfg),
@@ -183,6 +193,7 @@ class _Ledger:
     initial: dict[str, float] | None = None  # val metrics before any training
     start_epoch: int = 0
     restored: bool = False  # continued from a checkpoint
+    controls: EpochControls | None = None  # plateau schedules, early stopping, where phases ended
 
 
 def _train(
@@ -196,7 +207,9 @@ def _train(
 ) -> dict[str, Any]:
     parts = build_components(cfg, splits)
     variables = checkpoint.collect_variables(parts.model, parts.head, [parts.probe.optimizer])
-    ledger = _restore_or_start(run_dir, parts, variables, resume)
+    controls = EpochControls(cfg, parts.schedules)
+    parts.strategy.finished = controls.finished  # the strategy trains no epoch of a finished phase
+    ledger = _restore_or_start(run_dir, parts, variables, resume, controls)
     tb = TensorBoardLog(run_dir / rundir.TB)
     try:
         if not ledger.restored:  # a run resumed from a checkpoint logged these already
@@ -204,20 +217,28 @@ def _train(
         _train_epochs(cfg, run_dir, parts, splits, tb, variables, ledger, progress, started)
         _save_models(run_dir, parts)
         test, val = _measure_final(parts, splits)
-        tb.write_scalars(rundir.TB_TEST, ledger.history["epoch"][-1], test)
+        best = controls.describe(ledger.history)
+        tb.write_scalars(rundir.TB_TEST, best["best_epoch"] or ledger.history["epoch"][-1], test)
     finally:
         tb.close()  # flush what was logged, even when training failed
-    return _completed_summary(cfg, run_dir, parts, splits, device, ledger, test, val, started)
+    summary = _completed_summary(cfg, run_dir, parts, splits, device, ledger, test, val, started)
+    return {**summary, **best}
 
 
-def _restore_or_start(run_dir: Path, parts: Components, variables: list[Any], resume: bool) -> _Ledger:
-    """A fresh ledger, or (resuming) the last checkpoint's weights, batch order and ledger."""
+def _restore_or_start(
+    run_dir: Path, parts: Components, variables: list[Any], resume: bool, controls: EpochControls
+) -> _Ledger:
+    """A fresh ledger, or (resuming) the last checkpoint's weights, batch order, controls and ledger."""
     state = checkpoint.read_state(run_dir) if resume else None
     if state is None:
-        return _Ledger(history={"epoch": [], "phase": []}, resumed_at=[0] if resume else [])
+        return _Ledger(
+            history={"epoch": [], "phase": []}, resumed_at=[0] if resume else [], controls=controls
+        )
     checkpoint.restore(run_dir, state, variables)
     parts.strategy.rng.bit_generator.state = state["rng"]
+    controls.load(state.get("controls"), state.get("phase"))
     return _Ledger(
+        controls=controls,
         history=state["history"],
         train_seconds=state["train_seconds"],
         samples=state["samples"],
@@ -235,7 +256,7 @@ def _log_start(
     """HParams, the custom-scalars layout, and step 0: the untrained autoencoder and probe, so every
     curve starts from chance."""
     tb.write_hparams(flatten_hparams(config_mod.to_dict(cfg)))
-    ledger.initial = measure(parts.model, parts.head, splits.val.x, splits.val.y)
+    ledger.initial = measure(parts.model, parts.head, splits.val.x, splits.val.y, scale=splits.val.scale)
     tb.write_scalars(rundir.TB_VAL, 0, ledger.initial)
     tb.write_layout(ledger.initial)
 
@@ -264,12 +285,22 @@ def _train_epochs(
             splits.val.y,
             autoencoder=record.trained_autoencoder,
             probe=record.trained_probe,
+            scale=splits.val.scale,
         )
         train = {k: v for k, v in record.train.items() if k != "loss"}
+        train.update(learning_rates(parts.model, parts.probe.optimizer, record.phase))
         _log_epoch(tb, record, train, val, parts.model, splits)
         _append_history(ledger.history, record, train, val)
+        end = ledger.controls.after_epoch(record.phase, record.epoch, val)
+        if end is not None and end.restore_epoch is not None:
+            # The phase goes on from (frozen's probe phase), or the run ends with, its best epoch's weights.
+            checkpoint.restore(run_dir, {"weights": rundir.checkpoint_weights(end.restore_epoch)}, variables)
         checkpoint.save(
-            run_dir, record.epoch, variables, _checkpoint_state(record, parts, ledger, splits, started)
+            run_dir,
+            record.epoch,
+            variables,
+            _checkpoint_state(record, parts, ledger, splits, started),
+            keep=ledger.controls.keep(),
         )
         if progress is not None:
             progress(_progress_line(record, total, train, val, time.perf_counter() - epoch_start))
@@ -283,9 +314,9 @@ def _log_epoch(
     tb.write_scalars(rundir.TB_VAL, record.epoch, val)
     if record.trained_autoencoder:
         if splits.is_image:
-            grid = splits.test.x[:GRID_IMAGES]
+            grid = pixels.scale_array(splits.test.x[:GRID_IMAGES], splits.test.scale)
             tb.write_reconstructions(record.epoch, grid, model.predict_on_batch(grid))
-        tb.write_latent_histogram(record.epoch, encode(model, splits.test.x[:1000]))
+        tb.write_latent_histogram(record.epoch, encode(model, splits.test.x[:1000], scale=splits.test.scale))
 
 
 def _checkpoint_state(
@@ -301,6 +332,7 @@ def _checkpoint_state(
         "resumed_at_epochs": ledger.resumed_at,
         "data_sha256": splits.sha256,
         "initial": ledger.initial,
+        "controls": ledger.controls.state(),
     }
 
 
@@ -316,11 +348,11 @@ def _save_models(run_dir: Path, parts: Components) -> None:
 
 def _measure_final(parts: Components, splits: data_mod.Splits) -> tuple[dict[str, float], dict[str, float]]:
     """Test and val metrics of the trained run (test is measured once, here, and never trained on)."""
-    test = measure(parts.model, parts.head, splits.test.x, splits.test.y)
+    test = measure(parts.model, parts.head, splits.test.x, splits.test.y, scale=splits.test.scale)
     test["chance_accuracy"] = chance_accuracy(
         splits.train.y[splits.labeled_idx], splits.test.y, splits.num_classes
     )
-    val = measure(parts.model, parts.head, splits.val.x, splits.val.y)
+    val = measure(parts.model, parts.head, splits.val.x, splits.val.y, scale=splits.val.scale)
     return test, val
 
 
@@ -437,6 +469,7 @@ def describe_environment(device: str) -> dict[str, Any]:
         # TensorFlow's intra-op threads (0 in TensorFlow means one per core: recorded as the core count).
         "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
         "argv": sys.argv,
+        "node": describe_node(),
     }
 
 

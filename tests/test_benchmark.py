@@ -23,13 +23,18 @@ METHODS = (
     "d_latentprobe_frozen",
 )
 AAE_METHODS = ("e_autoencoder_gflops", "f_adversarial_autoencoder_gflops")
+CONV_METHODS = tuple(
+    f"{method}_conv_{data}"
+    for data in ("rgb32", "mnist")
+    for method in ("g_keras_fit", "h_latentprobe_frozen_autoencoder", "i_latentprobe_alternating_step")
+)
 
 
 @pytest.mark.slow
 def test_throughput_benchmark_prints_one_json_object_with_every_figure():
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     args = ["--quick", "--examples", "512", "--epochs", "2", "--warmup", "1", "--synthetic"]
-    args += ["--aae-hidden", "64,32", "--aae-examples", "600"]
+    args += ["--aae-hidden", "64,32", "--aae-examples", "600", "--conv-examples", "256"]
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "throughput.py"), *args],
         capture_output=True,
@@ -40,7 +45,7 @@ def test_throughput_benchmark_prints_one_json_object_with_every_figure():
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)  # the whole of stdout is one JSON object
 
-    assert set(report["results"]) == {*METHODS, *AAE_METHODS}
+    assert set(report["results"]) == {*METHODS, *AAE_METHODS, *CONV_METHODS}
     for name in METHODS[:3]:
         figures = report["results"][name]
         assert len(figures["epoch_seconds"]) >= 2  # the timed epochs, warm-up left out
@@ -81,6 +86,21 @@ def test_throughput_benchmark_prints_one_json_object_with_every_figure():
     assert f["gflop_per_epoch"] > 2 * e["gflop_per_epoch"]  # four phases: several autoencoder passes
     assert math.isclose(ratios["aae_gflops_over_ae"], f["gflops"] / e["gflops"])
     assert report["setup"]["aae"]["examples"] == 600 and "64-32" in report["setup"]["aae"]["model"]
+
+    # (g)-(i): the conv network on 256 images of each shape, batch 128: fit trains all 256 (g), the
+    # frozen strategy's autoencoder phase 2 batches (h), the alternating step 2 autoencoder + 2 probe (i).
+    for data, shape in (("rgb32", [32, 32, 3]), ("mnist", [28, 28, 1])):
+        g, h, i = (report["results"][m] for m in CONV_METHODS if m.endswith(data))
+        assert g["samples_per_epoch"] == h["samples_per_epoch"] == 256 and i["samples_per_epoch"] == 512
+        setup = report["setup"]["conv"][f"conv_{data}"]
+        assert setup["input_shape"] == shape
+        assert setup["latentprobe_jit_compile"] == {"setting": "auto", "h": False, "i": False}  # on a CPU
+        # Keras turns fit's XLA off under op determinism, which the conv part turns on as a run does.
+        assert setup["g_keras_jit_compile"] == {"requested": True, "effective": False}
+        assert math.isclose(
+            ratios[f"i_over_g_autoencoder_images_{data}"],
+            i["autoencoder_samples_per_second"] / g["autoencoder_samples_per_second"],
+        )
 
 
 def load_benchmark():

@@ -204,7 +204,18 @@ def test_a_real_command_line_shows_no_tensorflow_start_up_lines(tmp_path):
         env=env,
     )
     assert evaluated.returncode == 0, evaluated.stderr
-    for stderr in (trained.stderr, evaluated.stderr):
+    # The driver of a pretrained encoder's study loads it to check it before any worker trains.
+    (encoder,) = (tmp_path / "runs").rglob("encoder.keras")
+    pretrained = subprocess.run(
+        [*command, "train", str(path), "--set", "name=mine", "--set", "model.kind=pretrained"]
+        + ["--set", f"model.encoder={encoder}", "--set", "model.output=z", "--set", "probe.strategy=frozen"]
+        + ["--set", "probe.epochs=1"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert pretrained.returncode == 0, pretrained.stderr
+    for stderr in (trained.stderr, evaluated.stderr, pretrained.stderr):
         chatter = [
             line
             for line in stderr.splitlines()
@@ -213,3 +224,26 @@ def test_a_real_command_line_shows_no_tensorflow_start_up_lines(tmp_path):
             or "cuda" in line.lower()
         ]
         assert chatter == [], chatter
+
+
+def test_eval_of_a_search_leaves_its_pruned_trials_out(two_runs, tmp_path):
+    """A pruned trial saved no models: eval of the search evaluates the others and says how many it left."""
+    import json
+    import shutil
+
+    _, runs = two_runs
+    search = tmp_path / "search"
+    kept, pruned = search / "trial-0", search / "trial-1"
+    shutil.copytree(runs[0], kept)
+    pruned.mkdir(parents=True)
+    shutil.copy(runs[1] / "config.yaml", pruned / "config.yaml")
+    summary = json.loads((runs[1] / "summary.json").read_text())
+    (pruned / "summary.json").write_text(json.dumps({**summary, "status": "pruned", "epoch": 1}))
+
+    result = invoke("eval", search, "--probes", "linear", "--no-controls", "--budgets", "all")
+
+    assert result.exit_code == 0, result.output
+    assert "note: 1 pruned trial(s) left out" in result.stderr
+    assert (kept / "eval.json").is_file() and not (pruned / "eval.json").exists()
+    alone = invoke("eval", pruned)
+    assert alone.exit_code == 2 and "a pruned trial of a search" in alone.stderr

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from latentprobe import data
+from latentprobe import data, pixels
 from latentprobe.errors import DataError, UserError
 
 MNIST = Path(__file__).resolve().parents[1].parent / "shared/data/mnist.npz"
@@ -66,12 +66,12 @@ def test_digits_shapes_dtypes_and_range():
     assert len(splits.val.y) == math.ceil(0.1 * 1437) == 144
     assert len(splits.train.y) == 1437 - 144
     for part in (splits.train, splits.val, splits.test):
-        assert part.x.dtype == np.float32 and part.y.dtype == np.int64
+        # Bytes, the raw values 0..16: the model sees x / 16, scaled inside the compiled step.
+        assert part.x.dtype == np.uint8 and part.y.dtype == np.int64
         assert part.x.shape == (len(part.y), 8, 8, 1)
-        assert part.x.min() == 0.0 and part.x.max() == 1.0
+        assert part.scale == 16.0
+        assert part.x.min() == 0 and part.x.max() == 16
         assert set(np.unique(part.y)) == set(range(10))
-    # Scaled by 16, so every pixel is k/16.
-    np.testing.assert_array_equal(splits.train.x * 16, np.round(splits.train.x * 16))
 
 
 def test_digits_read_arrays_gives_raw_pixels():
@@ -192,8 +192,11 @@ def test_npz_uint8_images_are_divided_by_255_with_a_channel_axis(tmp_path):
 
     assert splits.input_shape == (4, 4, 1) and splits.is_image
     assert splits.num_classes == 3
-    np.testing.assert_array_equal(splits.test.x[..., 0], arrays["x_test"] / np.float32(255))
-    assert splits.test.x.dtype == np.float32
+    # Kept as bytes (no float32 copy) with scale 255: the networks see exactly NumPy's x / 255.
+    assert splits.test.x.dtype == np.uint8 and splits.test.scale == 255.0
+    np.testing.assert_array_equal(splits.test.x[..., 0], arrays["x_test"])
+    scaled = pixels.scale_array(splits.test.x, splits.test.scale)
+    np.testing.assert_array_equal(scaled[..., 0], arrays["x_test"] / np.float32(255))
 
 
 def test_npz_float_images_in_unit_range_are_kept(tmp_path):
@@ -205,6 +208,7 @@ def test_npz_float_images_in_unit_range_are_kept(tmp_path):
 
     assert splits.input_shape == (4, 4, 3)
     np.testing.assert_array_equal(splits.test.x, x_test)
+    assert splits.test.x.dtype == np.float32 and splits.test.scale == 1.0
 
 
 def test_npz_float_images_up_to_255_are_divided(tmp_path):
@@ -216,6 +220,7 @@ def test_npz_float_images_up_to_255_are_divided(tmp_path):
 
     np.testing.assert_allclose(splits.test.x, 0.5)
     np.testing.assert_allclose(splits.train.x, 1.0)
+    assert splits.train.x.dtype == np.float32 and splits.train.scale == 1.0  # divided on the host
 
 
 def test_npz_flat_features_are_min_max_scaled_with_train_statistics(tmp_path):
@@ -229,7 +234,7 @@ def test_npz_flat_features_are_min_max_scaled_with_train_statistics(tmp_path):
     splits = data.load(make_cfg("npz", path, validation=6), seed=0)
 
     assert splits.input_shape == (3,) and not splits.is_image
-    assert splits.train.x.dtype == np.float32
+    assert splits.train.x.dtype == np.float32 and splits.train.scale == 1.0
     train = splits.train.x
     # Train statistics: every varying train feature spans exactly [0, 1]; the constant one is all 0.
     np.testing.assert_allclose(train.min(axis=0), [0, 0, 0])
@@ -446,8 +451,10 @@ def test_mnist_from_path():
     assert splits.input_shape == (28, 28, 1) and splits.num_classes == 10
     assert splits.train.x.shape == (59000, 28, 28, 1) and splits.val.x.shape == (1000, 28, 28, 1)
     assert splits.test.x.shape == (10000, 28, 28, 1)
-    assert splits.train.x.dtype == np.float32
-    assert splits.test.x.min() == 0.0 and splits.test.x.max() == 1.0
+    # Bytes, as in the file: 47 MB for the train part, where float32 took 185 MB.
+    assert splits.train.x.dtype == np.uint8 and splits.train.x.nbytes == 59000 * 784
+    assert splits.train.scale == splits.test.scale == 255.0
+    assert splits.test.x.min() == 0 and splits.test.x.max() == 255
     np.testing.assert_array_equal(np.bincount(splits.train.y[splits.labeled_idx]), [10] * 10)
     # Limiting off and the train part sorted: the original order shows through.
     x_train, y_train, _, _ = data.read_arrays("mnist", str(path))

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from latentprobe import data, rundir
+from latentprobe import data, pixels, rundir
 from latentprobe.cli import app
 from latentprobe.data import folder, image_cache
 from latentprobe.errors import DataError
@@ -40,8 +40,8 @@ def write_folder(
         for name in CLASSES:
             folder_ = root / part / name
             folder_.mkdir(parents=True, exist_ok=True)
-            for i, pixels in enumerate(digit_images(DIGIT_OF[name], per_class, offset)):
-                image = Image.fromarray(pixels)
+            for i, image_pixels in enumerate(digit_images(DIGIT_OF[name], per_class, offset)):
+                image = Image.fromarray(image_pixels)
                 (image.convert("RGB") if rgb else image).save(folder_ / f"{name}_{i:02d}.{ext}")
     return root
 
@@ -80,7 +80,9 @@ def test_a_folder_with_train_and_test_reads_classes_from_the_folder_names(tmp_pa
     np.testing.assert_array_equal(np.bincount(splits.test.y), [4, 4, 4])
     # Label 0 is "circle", the digit 1: its test images are the digits' own pixels, scaled once.
     expected = np.stack(digit_images(1, 4, offset=4)).astype(np.float32) / 255
-    np.testing.assert_array_equal(splits.test.x[splits.test.y == 0][..., 0], expected)
+    stored = splits.test.x[splits.test.y == 0]
+    assert stored.dtype == np.uint8 and splits.test.scale == 255  # bytes, divided in the compiled step
+    np.testing.assert_array_equal(scaled(stored, splits.test.scale)[..., 0], expected)
 
 
 def test_the_reader_returns_bytes(tmp_path):
@@ -153,7 +155,7 @@ def test_the_cache_is_reused_and_rebuilt_when_a_file_changes(tmp_path, monkeypat
     Image.fromarray(np.full((8, 8), 255, np.uint8)).save(changed)
     os.utime(changed, ns=(1, 1))  # a new modification time, whatever the clock's resolution
     rebuilt = data.load(make_cfg(root), 0)
-    assert rebuilt.test.x[rebuilt.test.y == 2].max() == 1.0 and rebuilt.sha256 != first.sha256
+    assert rebuilt.test.x[rebuilt.test.y == 2].max() == 255 and rebuilt.sha256 != first.sha256
     assert [e.name for e in (tmp_path / "cache").rglob("*.npy")] != [entries[0].name]
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1  # the stale entry is gone
     # Other decode options are another entry beside it.
@@ -334,6 +336,11 @@ def write_unlabeled(root: Path, count: int = 10, value: int = 77) -> Path:
     return root
 
 
+def scaled(x: np.ndarray, scale: float) -> np.ndarray:
+    """Stored inputs (uint8 images stay bytes) as the networks see them."""
+    return pixels.scale_array(np.asarray(x), scale)
+
+
 def constant_rows(x: np.ndarray, value: float) -> int:
     return int(np.all(np.isclose(x.reshape(len(x), -1), value), axis=1).sum())
 
@@ -345,9 +352,9 @@ def test_unlabeled_folder_never_enters_labeled_val_or_test(tmp_path):
     splits = data.load(make_cfg(root, unlabeled=str(unlabeled), labels=6), seed=0)
 
     assert splits.unlabeled.shape == (10, 8, 8, 1) and splits.unlabeled.dtype == splits.train.x.dtype
-    assert constant_rows(splits.unlabeled, 77 / 255) == 10
+    assert constant_rows(scaled(splits.unlabeled, splits.train.scale), 77 / 255) == 10
     for part in (splits.train, splits.val, splits.test):
-        assert constant_rows(part.x, 77 / 255) == 0
+        assert constant_rows(scaled(part.x, part.scale), 77 / 255) == 0
     assert len(splits.train.y) + len(splits.val.y) + len(splits.test.y) == 30
     assert splits.labeled_idx.max() < len(splits.train.y)
 
@@ -367,9 +374,10 @@ def test_x_unlabeled_in_the_npz_and_an_unlabeled_npz_add_up(tmp_path):
 
     splits = data.load(cfg, 0)
 
-    assert splits.unlabeled.shape == (12, 4, 4, 1) and constant_rows(splits.unlabeled, 1.0) == 12
+    assert splits.unlabeled.shape == (12, 4, 4, 1)
+    assert constant_rows(scaled(splits.unlabeled, splits.train.scale), 1.0) == 12
     for part in (splits.train, splits.val, splits.test):
-        assert constant_rows(part.x, 1.0) == 0
+        assert constant_rows(scaled(part.x, part.scale), 1.0) == 0
     plain = data.load(make_cfg(tmp_path / "plain.npz", name="npz"), 0)
     assert plain.unlabeled.shape == (0, 4, 4, 1) and plain.sha256 != splits.sha256
     assert plain.sha256 == data.hash_arrays(*(arrays[k] for k in data.KEYS))
@@ -388,6 +396,8 @@ def test_an_unlabeled_folder_beside_float_arrays_is_scaled_as_bytes(tmp_path):
 
     splits = data.load(make_cfg(tmp_path / "d.npz", name="npz", unlabeled=str(unlabeled)), 0)
 
+    # The folder's bytes cannot share the float arrays' encoding: every part float32 in [0, 1].
+    assert splits.unlabeled.dtype == np.float32 and splits.train.scale == 1.0
     assert splits.unlabeled.shape == (4, 8, 8, 1) and constant_rows(splits.unlabeled, 1.0) == 4
     np.testing.assert_array_equal(splits.test.x[..., 0], arrays["x_test"])  # still divided by 1
     np.savez(tmp_path / "u.npz", x_unlabeled=np.full((2, 8, 8), 255, np.uint8))
@@ -423,8 +433,9 @@ def test_the_autoencoder_trains_on_the_unlabeled_too_and_the_probe_never(tmp_pat
     assert strategy.n == len(splits.train.y) + 14
     # Every train example is labeled, yet the autoencoder's batches are not all labeled: no shared batch.
     assert len(splits.labeled_idx) == len(splits.train.y) and not strategy.shares_batches
-    assert constant_rows(strategy.x.numpy()[strategy.labeled_idx], 77 / 255) == 0
-    assert constant_rows(strategy.x.numpy(), 77 / 255) == 14
+    stored = scaled(strategy.x.numpy(), splits.train.scale)
+    assert constant_rows(stored[strategy.labeled_idx], 77 / 255) == 0
+    assert constant_rows(stored, 77 / 255) == 14
     assert (strategy.y.numpy()[len(splits.train.y) :] == -1).all()
     # The semi-supervised AAE's labeled batches come from the labeled subset; its other batches from all.
     assert strategy.labeled_batches(50).max() < len(splits.train.y)

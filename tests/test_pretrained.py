@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from latentprobe import components, config, data, grid, rundir
+from latentprobe import components, config, data, grid, pixels, rundir
 from latentprobe.cli import app
 from latentprobe.models import pretrained
 
@@ -140,7 +140,8 @@ def test_a_flat_input_encoder_is_fed_flattened_and_said_once(tmp_path, files):
     assert summary["pretrained"]["decoder"] is None and summary["config"]["model"]["latent"] == 4
     # standardized: the train part's mean and std of latentprobe's [0, 1] inputs
     cfg = config.from_dict(clean_model(raw))
-    x = data.load(cfg.data, cfg.seed).train.x
+    train_part = data.load(cfg.data, cfg.seed).train
+    x = pixels.scale_array(train_part.x, train_part.scale)  # the digits' bytes as the encoder sees them
     assert summary["pretrained"]["input_mean"] == pytest.approx(float(np.mean(x)))
     assert summary["pretrained"]["input_std"] == pytest.approx(float(np.std(x)))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentprobe import config, data
+from latentprobe import config, data, pixels
 from latentprobe.components import build_components
-from latentprobe.strategies import Probe, build_head, build_optimizer
+from latentprobe.strategies import XLA_MIN_EXAMPLES, Probe, build_head, build_optimizer, resolve_jit_compile
 
 
 def setup(tmp_cfg: dict, n: int | None = None):
@@ -129,7 +129,7 @@ def test_shared_step_updates_the_probe_from_the_codes_before_the_autoencoder_upd
     batches = [b[:1] for b in strategy.step_batches()]  # one step
     idx = batches[0]
     assert np.array_equal(batches[1], idx)  # the probe's batch is the autoencoder's
-    xb, yb = splits.train.x[idx[0]], splits.train.y[idx[0]]
+    xb, yb = pixels.scale_array(splits.train.x[idx[0]], splits.train.scale), splits.train.y[idx[0]]
     codes_before = model.probe_features(xb).numpy()
     encoder_before = [w.copy() for w in model.encoder.get_weights()]
     # The same head and a fresh optimizer, updated by hand on the pre-update codes.
@@ -167,3 +167,62 @@ def keras_clone(head):
     twin = keras.models.clone_model(head)
     twin.set_weights(head.get_weights())
     return twin
+
+
+@pytest.mark.parametrize(
+    ("setting", "network", "examples", "on_gpu", "expected"),
+    [
+        ("auto", "conv", 10**8, False, False),  # XLA's CPU convolutions in the loop: 30x slower
+        ("auto", "dense", XLA_MIN_EXAMPLES, False, True),
+        ("auto", "dense", XLA_MIN_EXAMPLES - 1, False, False),  # the compile outweighs the gain
+        ("auto", "conv", 10, True, True),
+        (True, "conv", 10, False, True),
+        (False, "dense", 10**8, True, False),
+    ],
+)
+def test_jit_compile_auto_takes_xla_only_where_it_was_measured_faster(
+    setting, network, examples, on_gpu, expected
+):
+    assert resolve_jit_compile(setting, network, examples, on_gpu) is expected
+
+
+def test_a_conv_run_on_the_cpu_trains_without_xla_by_default_and_says_so():
+    raw = {
+        **SHARED,
+        "model": {"network": "conv", "latent": 2, "hidden": [4]},
+        "data": {"name": "digits", "limit": 200},
+    }
+    cfg, _, _, _, strategy = setup(raw)
+    assert cfg.train.jit_compile == "auto"
+    assert strategy.jit_compile is False
+    assert strategy.describe()["jit_compile"] is False  # summary.json's strategy block
+    assert next(strategy.run()).samples > 0
+
+
+@pytest.mark.parametrize("scale", [16.0, 255.0])  # the digits' own; 255 has no exact reciprocal
+def test_byte_images_train_to_the_same_bits_as_their_float32_copy(scale):
+    """The strategy holds the uint8 split (no float32 copy) and scales each batch in its compiled step;
+    weights and metrics come out bit for bit as when it is given NumPy's float32 ``x / scale``."""
+    import tensorflow as tf
+
+    from latentprobe import metrics, train
+    from latentprobe.components import assemble
+
+    raw = {**SHARED, "data": {"name": "digits", "limit": 400}, "train": {"epochs": 2, "batch_size": 64}}
+    cfg = config.from_dict(raw).expand()[0]
+    splits = data.load(cfg.data, cfg.seed)
+    x = splits.train.x
+    assert x.dtype == np.uint8 and splits.train.scale == 16.0
+    runs = {}
+    for name, (x_in, divisor) in {"bytes": (x, scale), "float32": (x / np.float32(scale), 1.0)}.items():
+        train.seed_everything(cfg.seed)
+        parts = assemble(cfg, x_in, splits.train.y, splits.labeled_idx, splits.input_shape, 10, scale=divisor)
+        assert parts.strategy.x.dtype == (tf.uint8 if name == "bytes" else tf.float32)
+        assert parts.strategy.x.shape.num_elements() * parts.strategy.x.dtype.size == x_in.nbytes
+        history = [r.train for r in parts.strategy.run()]
+        val_x = splits.val.x if name == "bytes" else splits.val.x / np.float32(scale)
+        val = metrics.measure(parts.model, parts.head, val_x, splits.val.y, scale=divisor)
+        runs[name] = (history, val, parts.model.get_weights())
+    assert runs["bytes"][0] == runs["float32"][0] and runs["bytes"][1] == runs["float32"][1]
+    for a, b in zip(runs["bytes"][2], runs["float32"][2], strict=True):
+        assert a.tobytes() == b.tobytes()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from latentprobe import grid, rundir
+from latentprobe import grid, rundir, search
 from latentprobe.cli import app
 
 from .conftest import REPO, tiny_config, write_config
@@ -57,8 +57,11 @@ def study_of(argv: list[str]) -> tuple[Path, tuple]:
             seeds = int(value)
         else:
             assert option in ("--jobs", "--threads", "--executor", "--address"), f"unexpected {option}"
-    study = grid.load(REPO / config, overrides, seeds)  # raises the CLI's error for a bad command
-    cfg = study.runs[0].config
+    if search.has_search(REPO / config, overrides):  # a search: its trials share one directory
+        cfg = search.load(REPO / config, overrides, seeds).example
+    else:
+        study = grid.load(REPO / config, overrides, seeds)  # raises the CLI's error for a bad command
+        cfg = study.runs[0].config
     return Path(cfg.output.dir) / cfg.name, (config, tuple(sorted(overrides)), seeds)
 
 

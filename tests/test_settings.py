@@ -8,10 +8,12 @@ accepts or from what the registry holds, and the moment checking a config pulls 
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import keras
 import pytest
@@ -69,6 +71,78 @@ def test_every_optimizer_keras_builds_from_a_name_is_listed():
     assert accepted == set(settings.OPTIMIZERS)
 
 
+def _optimizer_signature(name: str) -> dict[str, Any]:
+    """Keras's own constructor arguments of the optimizer ``name`` and their defaults."""
+    cls = type(keras.optimizers.get(name))
+    parameters = inspect.signature(cls.__init__).parameters
+    return {
+        arg: p.default
+        for arg, p in parameters.items()
+        if arg not in ("self", "learning_rate", "name") and p.kind is not p.VAR_KEYWORD
+    }
+
+
+def test_optimizer_arguments_are_keras_own_for_every_optimizer():
+    assert set(settings.OPTIMIZER_ARGUMENTS) == set(settings.OPTIMIZERS)
+    for name, arguments in settings.OPTIMIZER_ARGUMENTS.items():
+        assert set(arguments) == set(_optimizer_signature(name)), name
+        assert len(set(arguments)) == len(arguments), name
+
+
+def test_optimizer_argument_kinds_match_keras_defaults():
+    flags, counts = set(settings.OPTIMIZER_FLAGS), set(settings.OPTIMIZER_COUNTS)
+    seen = set()
+    for name in settings.OPTIMIZERS:
+        for argument, default in _optimizer_signature(name).items():
+            seen.add(argument)
+            if isinstance(default, bool):
+                assert argument in flags, (name, argument)
+            elif isinstance(default, int) and argument in counts:
+                pass
+            elif isinstance(default, (int, float)):
+                assert argument not in flags | counts, (name, argument)
+    listed = flags | counts | set(settings.OPTIMIZER_NAME_LISTS) | set(settings.OPTIMIZER_CLIPPING)
+    assert listed <= seen
+
+
+def test_optimizer_arguments_build_the_optimizer_they_name():
+    # Every argument the table allows reaches Keras's constructor (a typo in the table would not).
+    from latentprobe.schedules import build_optimizer
+
+    optimizer = build_optimizer({"name": "adamw", "weight_decay": 0.25, "global_clipnorm": 2.0}, 0.5)
+    assert type(optimizer).__name__ == "AdamW"
+    assert optimizer.weight_decay == 0.25 and optimizer.global_clipnorm == 2.0
+    assert float(optimizer.learning_rate) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("kind", "block"),
+    [
+        ("ae", None),
+        ("dae", None),
+        ("vae", None),
+        ("sparse", None),
+        ("aae", None),
+        ("aae", {"semi_supervised": True}),
+        ("supervised", None),
+    ],
+)
+def test_val_metrics_are_what_measure_reports_for_each_kind(kind, block):
+    import numpy as np
+
+    from latentprobe import components, config
+    from latentprobe.metrics import measure
+    from latentprobe.strategies import build_head
+
+    model_raw = {"kind": kind, "latent": 2, "hidden": [8], **({kind: block} if block else {})}
+    cfg = config.from_dict({"model": model_raw})
+    model = components.build_model(cfg, (8, 8, 1), 10)
+    x = np.random.default_rng(0).random((16, 8, 8, 1), dtype=np.float32)
+    measured = measure(model, build_head(cfg.probe, 2, 10), x, np.arange(16) % 10)
+    expected = settings.val_metrics(kind, cfg.model.settings) + settings.PROBE_METRICS
+    assert set(measured) == set(expected)
+
+
 def _activation_accepted(name: str) -> bool:
     try:
         return callable(keras.activations.get(name))
@@ -105,7 +179,7 @@ def test_no_import_cycle_between_config_and_models():
     package = REPO / "latentprobe"
     for path in sorted((package / "models").glob("*.py")):
         assert "latentprobe.config" not in _imports(path), path.name
-    for name in ("config.py", "settings.py"):
+    for name in ("config.py", "settings.py", "training_controls.py"):
         imported = _imports(package / name)
         assert not any(m.startswith(("latentprobe.models", "keras", "tensorflow")) for m in imported), name
 

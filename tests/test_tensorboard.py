@@ -28,7 +28,7 @@ from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
-from latentprobe import config, tensorboard_log, train
+from latentprobe import config, pixels, tensorboard_log, train
 from latentprobe import data as data_mod
 from latentprobe.evaluation import projector
 from tests.conftest import tiny_config, write_config
@@ -143,7 +143,7 @@ def test_reconstruction_grid_image(tiny_run):
     assert (image[:, 0] == 255).all() and (image[:, -1] == 255).all()
     cfg = tiny_run["cfg"]
     splits = data_mod.load(cfg.data, cfg.seed)
-    first = splits.test.x[:n]
+    first = pixels.scale_array(splits.test.x[:n], splits.test.scale)  # as the model sees them
     top = np.stack([image[1 : 1 + h, 1 + i * (w + 1) : 1 + i * (w + 1) + w, 0] for i in range(n)])
     np.testing.assert_allclose(top.astype(np.float64), first[..., 0] * 255.0, atol=1.0)
     # The bottom row is the decoder's output: not a copy of the inputs.

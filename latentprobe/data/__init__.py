@@ -1,4 +1,4 @@
-"""Datasets: read the arrays, check them, scale them to [0, 1] and divide the train split.
+"""Datasets: read the arrays, check them, divide the train split and say how to scale them to [0, 1].
 
 ``load(cfg, seed)`` returns a ``Splits``: train / validation / test parts, the class-balanced labeled
 subset of ``train`` the probe learns from, any unlabeled examples, the class names, and a sha256 that
@@ -30,6 +30,7 @@ from latentprobe.data.readers import (
 )
 from latentprobe.data.source import Source
 from latentprobe.errors import DataError, DataSettingError
+from latentprobe.pixels import scale_array
 
 __all__ = [
     "CLASS_NAMES_KEY",
@@ -63,10 +64,17 @@ READERS: dict[str, Callable[[Any], Source]] = {
 # eq=False: the fields are arrays, and a generated __eq__ would raise on `==` instead of comparing.
 @dataclass(frozen=True, eq=False)
 class Split:
-    """One part of a dataset: inputs scaled to [0, 1] and integer labels."""
+    """One part of a dataset: inputs as stored, integer labels, and the divisor that maps x to [0, 1].
 
-    x: np.ndarray  # float32, (n,) + input_shape
+    Images with integer pixels stay bytes: ``x`` is uint8 and ``x / scale`` (16 for the digits, 255 for
+    others) is what the networks see, computed batch by batch inside the compiled step
+    (:func:`latentprobe.pixels.scale_batch`). Float images and flat feature vectors are float32 in [0, 1]
+    already, with scale 1.
+    """
+
+    x: np.ndarray  # uint8 or float32, (n,) + input_shape
     y: np.ndarray  # int64, (n,), values 0..K-1
+    scale: float = 1.0  # x / scale lies in [0, 1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,20 +152,32 @@ def load(cfg: Any, seed: int) -> Splits:
     x_train = x_train_raw[train_idx]
     x_val = x_train_raw[val_idx]
     if is_image:
-        scale = _image_scale(cfg.name, x_train_raw, x_test_raw, *(x for x, own in unlabeled if own is None))
-        x_train, x_val, x_test = (_scale_image(x, scale) for x in (x_train, x_val, x_test_raw))
+        own_parts = (x for x, own in unlabeled if own is None)
+        raw_scale = _image_scale(cfg.name, x_train_raw, x_test_raw, *own_parts)
+        x_train, x_val, x_test = (_scale_image(x, raw_scale) for x in (x_train, x_val, x_test_raw))
+        scale = raw_scale
+        scale = _stored_scale(x_train, scale)
         # Each part of the unlabeled examples in its own encoding: an image folder's are 0..255 bytes.
-        parts = [_scale_image(x, own or scale) for x, own in unlabeled] or [x_train[:0]]
+        parts = [_scale_image(x, own or raw_scale) for x, own in unlabeled]
+        scales = [_stored_scale(x, own or raw_scale) for x, (_, own) in zip(parts, unlabeled, strict=True)]
+        if any(x.dtype != x_train.dtype or s != scale for x, s in zip(parts, scales, strict=True)):
+            # Parts that cannot share one stored encoding (the digits' 0..16 beside a folder's bytes):
+            # every part as float32 in [0, 1], scaled here.
+            x_train, x_val, x_test = (scale_array(x, scale) for x in (x_train, x_val, x_test))
+            parts = [scale_array(x, s) for x, s in zip(parts, scales, strict=True)]
+            scale = 1.0
+        parts = parts or [x_train[:0]]
         x_unlabeled = parts[0] if len(parts) == 1 else np.concatenate(parts)
     else:
         raw = [x for x, _ in unlabeled]
         raw_unlabeled = (raw[0] if len(raw) == 1 else np.concatenate(raw)) if raw else x_train_raw[:0]
         x_train, x_val, x_test, x_unlabeled = _scale_features(x_train, x_val, x_test_raw, raw_unlabeled)
+        scale = 1.0
 
     return Splits(
-        train=Split(x_train, y_train[train_idx]),
-        val=Split(x_val, y_train[val_idx]),
-        test=Split(x_test, y_test),
+        train=Split(x_train, y_train[train_idx], scale),
+        val=Split(x_val, y_train[val_idx], scale),
+        test=Split(x_test, y_test, scale),
         labeled_idx=labeled_idx,
         input_shape=tuple(int(d) for d in x_train.shape[1:]),
         num_classes=num_classes,
@@ -529,13 +549,22 @@ def _image_scale(name: str, x_train: np.ndarray, x_test: np.ndarray, *unlabeled:
     return 1.0 if max(x.max() for x in (x_train, x_test, *unlabeled) if len(x)) <= 1 else 255.0
 
 
+def _stored_scale(stored: np.ndarray, scale: float) -> float:
+    """The ``Split.scale`` of images as :func:`_scale_image` stored them: bytes keep ``scale``; float
+    images were divided already."""
+    return scale if stored.dtype == np.uint8 else 1.0
+
+
 def _scale_image(x: np.ndarray, scale: float) -> np.ndarray:
-    """Return ``x / scale`` as float32 with a channel axis, allocating one float32 array at most."""
-    if scale == 1.0:
-        scaled = np.asarray(x, dtype=np.float32)
+    """Return images with a channel axis: integer pixels as uint8 (their values, ``scale`` left to the
+    compiled step), float pixels as float32 ``x / scale``; no copy of a uint8 array."""
+    if x.dtype.kind in "biu":
+        stored = x.astype(np.uint8, copy=False)  # _check_pixels: integers in [0, 255]
+    elif scale == 1.0:
+        stored = np.asarray(x, dtype=np.float32)
     else:
-        scaled = np.divide(x, np.float32(scale), dtype=np.float32)
-    return scaled[..., np.newaxis] if scaled.ndim == 3 else scaled
+        stored = np.divide(x, np.float32(scale), dtype=np.float32)
+    return stored[..., np.newaxis] if stored.ndim == 3 else stored
 
 
 def _scale_features(

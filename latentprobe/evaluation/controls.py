@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from latentprobe import components
+from latentprobe import components, pixels
 from latentprobe import data as data_mod
 from latentprobe.metrics import encode
 from latentprobe.models import pretrained
@@ -49,27 +49,36 @@ def random_encoder_features(
     pretrained encoder (``model``) is cloned with fresh weights; None when Keras cannot clone it.
     """
     if isinstance(model, pretrained.PretrainedEncoder):
-        return random_features_of(model, splits.train.x, splits.test.x, seed)
+        return random_features_of(
+            model, splits.train.x, splits.test.x, seed, (splits.train.scale, splits.test.scale)
+        )
     random_model = components.build_model(cfg, splits.input_shape, splits.num_classes, seed=seed)
-    return encode(random_model, splits.train.x), encode(random_model, splits.test.x)
+    return (
+        encode(random_model, splits.train.x, scale=splits.train.scale),
+        encode(random_model, splits.test.x, scale=splits.test.scale),
+    )
 
 
 def random_features_of(
-    model: pretrained.PretrainedEncoder, x_train: np.ndarray, x_test: np.ndarray, seed: int
+    model: pretrained.PretrainedEncoder,
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    seed: int,
+    scales: tuple[float, float] = (1.0, 1.0),
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """A pretrained encoder's architecture with weights drawn from ``seed``: its train and test codes."""
+    """A pretrained encoder's architecture with weights drawn from ``seed``: its train and test codes (of
+    ``x_train / scales[0]`` and ``x_test / scales[1]``)."""
     clone = model.reinitialized(seed)
     if clone is None:
         return None
-    return encode(clone, x_train), encode(clone, x_test)
+    return encode(clone, x_train, scale=scales[0]), encode(clone, x_test, scale=scales[1])
 
 
 def pca_features(splits: data_mod.Splits, latent: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Raw inputs projected onto their first ``latent`` principal components, fitted on train."""
     from sklearn.decomposition import PCA
 
-    x_train = splits.train.x.reshape(len(splits.train.x), -1)
-    x_test = splits.test.x.reshape(len(splits.test.x), -1)
+    x_train, x_test = pixel_features(splits)
     fit_rows = x_train
     if len(x_train) > PCA_MAX_TRAIN:
         fit_rows = x_train[
@@ -81,12 +90,11 @@ def pca_features(splits: data_mod.Splits, latent: int, seed: int) -> tuple[np.nd
 
 
 def pixel_features(splits: data_mod.Splits) -> tuple[np.ndarray, np.ndarray]:
-    """Train and test inputs flattened to one row of pixels each (float32, as the encoder reads them)."""
-    x_train, x_test = splits.train.x, splits.test.x
-    return (
-        x_train.reshape(len(x_train), -1).astype(np.float32, copy=False),
-        x_test.reshape(len(x_test), -1).astype(np.float32, copy=False),
-    )
+    """Train and test inputs flattened to one row of pixels each (float32 in [0, 1], as the encoder reads
+    them: a float32 copy of byte images, made for eval's probes)."""
+    x_train = pixels.scale_array(splits.train.x, splits.train.scale)
+    x_test = pixels.scale_array(splits.test.x, splits.test.scale)
+    return x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
 
 
 def split_key(splits: data_mod.Splits) -> tuple[str, str]:

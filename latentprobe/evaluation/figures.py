@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from latentprobe import data as data_mod
-from latentprobe import plots
+from latentprobe import pixels, plots
 from latentprobe.evaluation import latent_stats
 from latentprobe.evaluation.controls import PCA_MAX_TRAIN
 from latentprobe.models import pretrained
@@ -105,7 +105,7 @@ def write_figures(
             )
         )
     if splits.is_image and getattr(model, "decoder", None) is not None:  # a pretrained may have none
-        x = splits.test.x[:RECONSTRUCTIONS]
+        x = pixels.scale_array(splits.test.x[:RECONSTRUCTIONS], splits.test.scale)
         paths.append(plots.plot_reconstructions(x, model.predict_on_batch(x), out / "reconstructions.png"))
         if z_test.shape[1] == 2:
             paths.append(plot_manifold(model, z_train, out / "manifold.png"))

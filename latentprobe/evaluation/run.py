@@ -23,7 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from latentprobe import components, rundir
+from latentprobe import components, pixels, rundir
 from latentprobe import config as config_mod
 from latentprobe import data as data_mod
 from latentprobe.errors import RunDirError
@@ -110,7 +110,9 @@ def _evaluate(run_dir: Path, options: EvalOptions) -> dict[str, Any]:
     z_train, z_test = features["encoder"]
     gap = _online_offline_gap(z_train, z_test, run.splits, test["probe_accuracy"], settings, read["probes"])
     gap["online_head"] = run.cfg.probe.head
-    read["latent"]["variant"] = run.model.latent_statistics(run.splits.test.x[:VARIANT_STATS_POINTS])
+    read["latent"]["variant"] = run.model.latent_statistics(
+        pixels.scale_array(run.splits.test.x[:VARIANT_STATS_POINTS], run.splits.test.scale)
+    )
     clock.lap("latent_statistics")
     report = _report(run_dir, run, options, test, read, subsets, gap)
     report["plots"] = _plots(run_dir, run, features["encoder"], report, options)
@@ -145,14 +147,14 @@ def load_run(run_dir: Path) -> LoadedRun:
             f"(sha256 {splits.sha256[:12]}... != {recorded[:12]}...)"
         )
     model, head = components.restore_model(cfg, run_dir, splits.input_shape, splits.num_classes)
-    pretrained.adapt(model, splits.train.x)
+    pretrained.adapt(model, splits.train.x, splits.train.scale)
     return LoadedRun(cfg, summary, splits, model, head)
 
 
 def _measure_test(run: LoadedRun) -> dict[str, float]:
     """The test split's metrics as ``train`` measured them (summary.json), plus chance."""
     splits = run.splits
-    test = measure(run.model, run.head, splits.test.x, splits.test.y)
+    test = measure(run.model, run.head, splits.test.x, splits.test.y, scale=splits.test.scale)
     test["chance_accuracy"] = chance_accuracy(
         splits.train.y[splits.labeled_idx], splits.test.y, splits.num_classes
     )
@@ -162,7 +164,12 @@ def _measure_test(run: LoadedRun) -> dict[str, float]:
 def _features(run: LoadedRun, options: EvalOptions) -> Features:
     """(train, test) features per feature set: the encoder's latents, then the controls'."""
     splits = run.splits
-    features = {"encoder": (encode(run.model, splits.train.x), encode(run.model, splits.test.x))}
+    features = {
+        "encoder": (
+            encode(run.model, splits.train.x, scale=splits.train.scale),
+            encode(run.model, splits.test.x, scale=splits.test.scale),
+        )
+    }
     if options.controls:
         random = controls.random_encoder_features(run.cfg, splits, options.seed, run.model)
         if random is not None:
@@ -485,7 +492,7 @@ def _plots(
 
 def _projector(run_dir: Path, splits: data_mod.Splits, z_test: np.ndarray) -> str:
     """The test latents for TensorBoard's projector, beside eval's images; returns the config's path."""
-    x_sprite = splits.test.x if splits.is_image else None
+    x_sprite = pixels.scale_array(splits.test.x, splits.test.scale) if splits.is_image else None
     path = projector.write_projector(
         run_dir / rundir.TB / rundir.TB_EVAL, z_test, splits.test.y, x_sprite, splits.class_names
     )

@@ -15,6 +15,7 @@ import dataclasses
 import os
 import re
 import subprocess
+from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +41,8 @@ class Task:
         threads: TensorFlow intra- and inter-op threads for the run.
         gpu: the ``CUDA_VISIBLE_DEVICES`` value the run sees: a GPU index, ``""`` for none, or None to
             leave the environment as it is (a Ray GPU task, whose GPU Ray picks).
+        search: a search's trial (``latentprobe.search.TrialFeed``): where the worker reports the
+            objective each epoch for pruning; None for a study's run.
     """
 
     name: str
@@ -48,6 +51,7 @@ class Task:
     resume: bool = False
     threads: int = 1
     gpu: str | None = ""
+    search: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +125,12 @@ def create(name: str, jobs: int | None, threads: int | None, address: str | None
     from latentprobe.executors.ray import RayExecutor
 
     return RayExecutor(jobs, threads, address)
+
+
+def queue_of(tasks: Sequence[Task]) -> Any:
+    """The tasks as a queue the executor pops from: a search's feed (which makes each trial's task only
+    when a worker is free) as it is, a list as a deque."""
+    return tasks if hasattr(tasks, "popleft") else deque(tasks)
 
 
 def cpu_count() -> int:

@@ -30,6 +30,7 @@ from latentprobe.executors import (
     RunStarted,
     Task,
     default_threads,
+    queue_of,
     visible_gpus,
     wants_gpu,
 )
@@ -62,7 +63,7 @@ class LocalExecutor:
 
     def run(self, tasks: Sequence[Task]) -> Iterator[Event]:
         """Train every task on the workers; yield RunStarted/RunResult events as they happen."""
-        pending = deque(tasks)
+        pending = queue_of(tasks)
         gpus = visible_gpus() if wants_gpu(tasks) else []
         self._start_workers(min(self.slots, len(tasks)), gpus)
         try:

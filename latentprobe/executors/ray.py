@@ -13,8 +13,8 @@ short :class:`RunResult`. Ray is imported only here, when ``--executor ray`` ask
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,11 +27,41 @@ from latentprobe.executors import (
     RunStarted,
     Task,
     cpu_count,
+    queue_of,
     wants_gpu,
 )
 from latentprobe.executors.worker import execute
 
 MISSING = "the ray executor needs Ray: pip install 'latentprobe[ray]'"
+LOOPBACK = "127.0.0.1"
+
+
+@contextlib.contextmanager
+def _on_loopback(ray: Any, address: str | None) -> Iterator[None]:
+    """While connecting: keep a local Ray (or a cluster whose address is 127.0.0.1/localhost) on the
+    loopback address.
+
+    On Linux, Ray turns a loopback host (``_node_ip_address="127.0.0.1"``, ``--address 127.0.0.1:6379``)
+    into the machine's network address before it binds or connects: a local study would listen on the
+    network, and a cluster started with ``ray start --node-ip-address 127.0.0.1`` could not be reached.
+    Ray keeps loopback hosts as they are where it does not support clusters (its
+    ``ENABLE_RAY_CLUSTER`` switch, read when the address is resolved): that is what a local study is.
+    An address on the network is left alone.
+    """
+    host = None if address is None else address.rsplit(":", 1)[0].strip("[]")
+    if host not in (None, LOOPBACK, "localhost", "::1"):
+        yield
+        return
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is None or not hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        yield  # another Ray: it binds where it binds
+        return
+    before = constants.ENABLE_RAY_CLUSTER
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = before
 
 
 class RayExecutor:
@@ -49,10 +79,19 @@ class RayExecutor:
         self._started_here = False
         if not ray.is_initialized():
             try:
-                if address is None:
-                    ray.init(num_cpus=cpu_count(), include_dashboard=False, log_to_driver=False)
-                else:
-                    ray.init(address=address, log_to_driver=False)
+                with _on_loopback(ray, address):
+                    if address is None:
+                        # A local study needs no network: its node binds to the loopback address only.
+                        # "local": a new Ray of its own, even where this machine runs a cluster.
+                        ray.init(
+                            address="local",
+                            num_cpus=cpu_count(),
+                            include_dashboard=False,
+                            log_to_driver=False,
+                            _node_ip_address=LOOPBACK,
+                        )
+                    else:
+                        ray.init(address=address, log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 where = f"--address {address}" if address else "--executor ray"
                 raise UserError(f"{where}: cannot start or reach a Ray cluster: {exc}") from None
@@ -88,7 +127,7 @@ class RayExecutor:
             max_calls=1 if gpu else 0,  # 0: no limit
             max_retries=0,  # a failed run is recorded, not silently retrained
         )(execute)
-        pending = deque(tasks)
+        pending = queue_of(tasks)
         running: dict[Any, Task] = {}
         try:
             while pending or running:

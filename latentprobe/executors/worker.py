@@ -41,12 +41,19 @@ def execute(task: Task) -> RunResult:
         run_dir.mkdir(parents=True, exist_ok=True)
         # A run killed before it wrote config.yaml has nothing to resume from: start it afresh.
         resume = task.resume and (run_dir / rundir.CONFIG).is_file()
-        summary = train.run_one(cfg, run_dir, _splits(cfg), resume=resume)
+        progress = None
+        if task.search is not None:  # a search's trial: the objective goes to Optuna's pruner each epoch
+            from latentprobe.search import epoch_reporter
+
+            progress = epoch_reporter(task.search, run_dir)
+        summary = train.run_one(cfg, run_dir, _splits(cfg), progress, resume=resume)
     except KeyboardInterrupt:
         return RunResult(task.name, INTERRUPTED, _reason(run_dir, "interrupted"), False, _since(started))
     except UserError as exc:
         return RunResult(task.name, FAILED, str(exc), True, _since(started))
     except Exception as exc:  # noqa: BLE001 - any failure of one run is recorded; the study goes on
+        if getattr(exc, "run_status", None) is not None:  # a run stopped on purpose: a pruned trial
+            return RunResult(task.name, exc.run_status, str(exc), False, _since(started))
         reason = _reason(run_dir, f"{type(exc).__name__}: {exc}")
         return RunResult(task.name, FAILED, reason, False, _since(started))
     return RunResult(

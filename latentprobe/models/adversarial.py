@@ -84,6 +84,26 @@ class AdversarialAutoencoder(Autoencoder):
         self.supervised_optimizer.build(encoder.trainable_variables)
 
     @property
+    def phase_learning_rates(self) -> dict[str, float]:
+        """Each phase's base learning rate, keyed by phase (its optimizer is ``<phase>_optimizer``)."""
+        s = self.settings
+        rates = {"discriminator": s.discriminator_learning_rate, "generator": s.generator_learning_rate}
+        if s.semi_supervised:
+            rates["supervised"] = s.supervised_learning_rate
+        return rates
+
+    def use_phase_optimizers(self, optimizers: dict[str, keras.optimizers.Optimizer]) -> None:
+        """Replace the phases' default Adam optimizers (e.g. with scheduled ones), before training."""
+        float16 = self.encoder.dtype_policy.name == "mixed_float16"
+        d_vars = [v for d in self.discriminators.values() for v in d.trainable_variables]
+        built = {"discriminator": d_vars, "generator": self.encoder.trainable_variables}
+        built["supervised"] = self.encoder.trainable_variables
+        for phase, optimizer in optimizers.items():
+            optimizer = _loss_scaled(optimizer, float16)
+            optimizer.build(built[phase])
+            setattr(self, f"{phase}_optimizer", optimizer)
+
+    @property
     def logged_terms(self) -> tuple[str, ...]:  # type: ignore[override]
         # Only the terms of the discriminators this model has, so no tracker reports a constant 0.
         names = ["gauss_discriminator_loss", "gauss_discriminator_accuracy", "gauss_generator_loss"]

@@ -389,11 +389,14 @@ def save_networks(model: PretrainedEncoder, encoder_path: Path, decoder_path: Pa
             record["copy_sha256"] = sha256_of(target)
 
 
-def adapt(model: Any, x_train: np.ndarray) -> None:
-    """``input_range: standardized``: take the mean and std of the train part's inputs (no-op otherwise)."""
+def adapt(model: Any, x_train: np.ndarray, scale: float = 1.0) -> None:
+    """``input_range: standardized``: take the mean and std of the train part's inputs, ``x_train /
+    scale`` as the encoder is fed them (no-op otherwise)."""
     if isinstance(model, PretrainedEncoder) and model.mapping.input_range == "standardized":
-        std = float(np.std(x_train)) or 1.0
-        model.mapping = InputMapping("standardized", model.mapping.flatten, float(np.mean(x_train)), std)
+        # Statistics of the stored values, divided: no float copy of a split of bytes.
+        mean = float(np.mean(x_train, dtype=np.float64)) / scale
+        std = float(np.std(x_train, dtype=np.float64)) / scale or 1.0
+        model.mapping = InputMapping("standardized", model.mapping.flatten, mean, std)
 
 
 def _one_line(exc: BaseException) -> str:
