@@ -9,7 +9,8 @@ fresh Python process (TensorFlow imported before the clock starts, as in ``laten
         pixels' probes and clustering are read back, the encoder's and the random encoder's refitted.
 
 Each mode reports ``total_seconds`` (eval.json's ``timing.total_seconds``), its stages (``load``,
-``features``: the encoder's and the random encoder's codes, ``probes``, ``clustering``, ``plots``,
+``features``: the encoder's and the random encoder's codes, ``probes`` (PCA's
+projection included, made only on a cache miss), ``clustering``, ``plots``,
 ``projector``), the fit seconds per feature set and probe family (summed over the fits, which run in
 parallel processes, so they add up to more than ``probes`` wall time), ``controls_fit_seconds`` (the
 random encoder's, PCA's and the pixels' fits), the same in CPU seconds (``fit_cpu_seconds``: less
