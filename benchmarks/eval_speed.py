@@ -78,7 +78,9 @@ def train(work: Path, epochs: int, probe_epochs: int) -> Path:
     command = [sys.executable, "-m", "latentprobe.cli", "train", str(CONFIG)]
     for item in sets:
         command += ["--set", item]
-    subprocess.run(command, check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    # The training's progress goes to stderr: stdout is this benchmark's JSON alone.
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run(command, check=True, cwd=REPO, env=env, stdout=sys.stderr)
     return next((work / "runs" / "eval-speed").glob("*/summary.json")).parent
 
 
