@@ -280,7 +280,7 @@ def test_a_later_eval_process_reads_the_data_only_controls_from_the_disk_cache(e
     cleared) reads them back instead of refitting, and reports the same rows."""
     report = evaluated["report"]
     run_dir = Path(report["run_dir"])
-    cache = run_dir.parent / controls.CACHE_FOLDER
+    cache = controls.cache_dir_for(run_dir)  # beside the run: <study>/.latentprobe-cache/eval-controls
     assert len(list(cache.glob("*.npz"))) == 4  # probes and clustering of pca and of pixels
     monkeypatch.setattr(controls, "_REUSED", {})
     fitted = []

@@ -32,7 +32,9 @@ DATA_ONLY = frozenset({"pca", "pixels"})
 _REUSED: dict[Any, Any] = {}
 #: The environment variable naming the cache folder of the data-only controls' results.
 CACHE_ENV = "LATENTPROBE_CACHE_DIR"
-CACHE_FOLDER = ".latentprobe-cache"
+CACHE_FOLDER = ".latentprobe-cache"  # the same names as the image folders' pixel cache (data.image_cache)
+#: eval's own subfolder of that cache folder.
+CACHE_SUBFOLDER = "eval-controls"
 #: Part of every cache key: raise it when what is cached, or how it is computed, changes.
 CACHE_VERSION = 1
 
@@ -103,12 +105,13 @@ def split_key(splits: data_mod.Splits) -> tuple[str, str]:
 
 
 def cache_dir_for(run_dir: Path | None) -> Path | None:
-    """Where eval keeps the data-only controls' results: ``$LATENTPROBE_CACHE_DIR``, else a folder
-    ``.latentprobe-cache`` beside the run (in its study directory, shared by the study's runs)."""
+    """Where eval keeps the data-only controls' results: ``eval-controls/`` in ``$LATENTPROBE_CACHE_DIR``
+    (the variable that also places the image folders' pixel cache), else in ``.latentprobe-cache/``
+    beside the run (in its study directory, shared by the study's runs)."""
     configured = os.environ.get(CACHE_ENV)
     if configured:
-        return Path(configured).expanduser()
-    return None if run_dir is None else Path(run_dir).resolve().parent / CACHE_FOLDER
+        return Path(configured).expanduser() / CACHE_SUBFOLDER
+    return None if run_dir is None else Path(run_dir).resolve().parent / CACHE_FOLDER / CACHE_SUBFOLDER
 
 
 def cache_key(*parts: Any) -> str:
