@@ -33,6 +33,8 @@ def probe(
     controls: bool = True,
     k: int = 10,
     seed: int = 0,
+    tune: bool = True,
+    cache_dir: str | Path | None = None,
     out: str | Path | None = None,
 ) -> dict[str, Any]:
     """How good is this encoder's latent space? Probe its codes of ``x_train`` / ``x_test``.
@@ -53,8 +55,13 @@ def probe(
         probes: any of ``linear`` (softmax regression), ``mlp`` (one hidden layer), ``knn``.
         controls: also probe a randomly initialised copy of a Keras encoder (when Keras can clone it),
             the inputs reduced by PCA to the latent size, and the raw inputs.
-        k: the kNN probe's neighbours.
+        k: the kNN probe's neighbours when not tuned.
         seed: draws the budgets' subsets, the random encoder's weights and the probes' randomness.
+        tune: choose each probe's regularisation (linear C, kNN k, MLP L2 alpha) by stratified k-fold
+            cross-validation on the labels it is given, as ``eval`` does; False keeps the fixed settings
+            (C = 1 with 200 iterations, ``k``, alpha 1e-4).
+        cache_dir: a folder to keep the PCA and raw-input controls' results in, reused by a later call
+            on the same arrays and options; None keeps them in this process only.
         out: a directory to write ``eval.json`` and the figures to (``plots/``); None writes nothing.
 
     Returns:
@@ -83,11 +90,12 @@ def probe(
             seed=seed,
             controls=controls,
             projector=False,
+            tune=tune,
         )
     except Exception as exc:  # a UserError of the CLI's option parsing: here, a bad argument
         raise ValueError(str(exc).replace("--", "")) from None
     with threadpool_limits(1):  # as eval: one BLAS thread next to TensorFlow's pool
-        return _probe(encoder, output, x_train, y_train_i, x_test, y_test_i, classes, options, out)
+        return _probe(encoder, output, x_train, y_train_i, x_test, y_test_i, classes, options, out, cache_dir)
 
 
 def _probe(
@@ -100,15 +108,13 @@ def _probe(
     classes: np.ndarray,
     options: Any,
     out: str | Path | None,
+    cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    from dataclasses import asdict
-
     from latentprobe import rundir
     from latentprobe.errors import ConfigError
     from latentprobe.evaluation import budgets as budgets_mod
     from latentprobe.evaluation import controls as controls_mod
-    from latentprobe.evaluation import probing
-    from latentprobe.evaluation.options import describe_options
+    from latentprobe.evaluation.options import describe_options, probe_settings
     from latentprobe.evaluation.report import headline_metrics
     from latentprobe.evaluation.run import Labels, _Clock, read_latent_space
     from latentprobe.metrics import chance_accuracy
@@ -132,20 +138,19 @@ def _probe(
         inputs = types.SimpleNamespace(
             train=types.SimpleNamespace(x=x_train, scale=1.0), test=types.SimpleNamespace(x=x_test, scale=1.0)
         )
-        features["pca"] = controls_mod.pca_features(inputs, latent, options.seed)
-        features["pixels"] = controls_mod.pixel_features(inputs)
+        features["pca"] = lambda: controls_mod.pca_features(inputs, latent, options.seed)
+        features["pixels"] = lambda: controls_mod.pixel_features(inputs)
     clock.lap("features")
     train_index = np.arange(len(y_train), dtype=np.int64)
     subsets = {
         budgets_mod.budget_name(b): budgets_mod.select_budget(y_train, train_index, b, sha256, options.seed)
         for b in options.budgets
     }
-    settings = probing.ProbeSettings(
-        **{**asdict(options.probe_settings), "k": options.k, "seed": options.seed}
-    )
+    settings = probe_settings(options)
     num_classes = len(classes)
     labels = Labels(y_train, y_test, num_classes, ("arrays", sha256, _sha256(x_test, y_test)))
-    read = read_latent_space(features, labels, subsets, options, settings, clock)
+    cache = None if cache_dir is None else Path(cache_dir)
+    read = read_latent_space(features, labels, subsets, options, settings, clock, cache)
     report: dict[str, Any] = {
         "schema_version": rundir.EVAL_SCHEMA_VERSION,
         "options": describe_options(options),

@@ -210,10 +210,24 @@ def eval_(
         str, typer.Option(help="Labels per class for the offline probes, or all.")
     ] = "10,100,all",
     probes: Annotated[str, typer.Option(help="Offline probes: linear, mlp, knn.")] = "linear,mlp,knn",
-    k: Annotated[int, typer.Option("--k", min=1, help="kNN neighbours.")] = 10,
+    k: Annotated[int, typer.Option("--k", min=1, help="kNN neighbours (with --no-tune).")] = 10,
     seed: Annotated[int, typer.Option(min=0, help="Eval seed: label budgets, controls, subsamples.")] = 0,
     controls: Annotated[bool, typer.Option(help="Probe a random encoder, PCA, raw pixels.")] = True,
     tsne: Annotated[bool, typer.Option(help="Also draw a t-SNE of a test subsample (slow).")] = False,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            help="Pick each probe's C, k, L2 alpha by cross-validation on its labels; "
+            "--no-tune: the fixed C=1, --k, alpha=1e-4."
+        ),
+    ] = True,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse the PCA and pixel controls' results, kept beside the run "
+            "(or in $LATENTPROBE_CACHE_DIR)."
+        ),
+    ] = True,
     jobs: Annotated[
         int,
         typer.Option(
@@ -238,6 +252,8 @@ def eval_(
             seed=seed,
             controls=controls,
             tsne=tsne,
+            tune=tune,
+            cache=cache,
         )
         # A directory search skips what is not latentprobe's (a malformed study.json in /tmp), saying so.
         found = rundir.find_runs(run_dirs, on_skip=lambda text: typer.echo(f"warning: {text}", err=True))

@@ -91,3 +91,15 @@ def test_labels_of_any_type_and_bad_arguments(digits):
         latentprobe.probe(flatten, x_train, y_train, x_test, y_test, probes=["svm"])
     with pytest.raises(ValueError, match=r"not \(batch, features\)"):
         latentprobe.probe(lambda b: b.sum(axis=(1, 2, 3)), x_train, y_train, x_test, y_test, controls=False)
+
+
+def test_fixed_probes_and_a_cache_folder(digits, tmp_path):
+    """tune=False is the fixed C = 1; cache_dir keeps the pixels' and PCA's results for a later call."""
+    x_train, x_test, y_train, y_test = digits
+    arguments = dict(budgets=[10], probes=["linear"])
+    fixed = latentprobe.probe(flatten, x_train, y_train, x_test, y_test, tune=False, **arguments)
+    assert {r["chosen"]["C"] for r in fixed["probes"]} == {1.0} and fixed["options"]["tune"] is False
+    tuned = latentprobe.probe(flatten, x_train, y_train, x_test, y_test, cache_dir=tmp_path, **arguments)
+    assert all(r["tuning"]["folds"] == 5 for r in tuned["probes"])
+    assert len(list(tmp_path.glob("*.npz"))) == 4  # pca and pixels: probes, clustering
+    assert tuned["timing"]["probe_fit_seconds"]["pixels/linear"] > 0

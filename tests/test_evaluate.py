@@ -262,14 +262,81 @@ def test_raw_pixel_control_is_fitted_once_per_split_and_matches_a_direct_fit(eva
     assert row["accuracy"] > 0.5  # far above chance (0.1): the probe read the right pixels and labels
 
     fits = []
-    real_fit = evaluation.probing.fit_predict
+    real_fit = evaluation.probing.fit_probe
 
     def counting_fit(kind, z, *args):
         fits.append(z.shape[1])
         return real_fit(kind, z, *args)
 
-    monkeypatch.setattr(evaluation.probing, "fit_predict", counting_fit)
+    monkeypatch.setattr(evaluation.probing, "fit_probe", counting_fit)
     again = evaluation.evaluate(run_dir)
     assert 64 not in fits and 2 in fits  # the encoder's 2-d latents refitted, the 64 pixels reused
     pixel_rows = [r for r in again["probes"] if r["features"] == "pixels"]
     assert pixel_rows == [r for r in report["probes"] if r["features"] == "pixels"]
+
+
+def test_a_later_eval_process_reads_the_data_only_controls_from_the_disk_cache(evaluated, monkeypatch):
+    """PCA's and the pixels' results are kept in the folder beside the run; a new process (the memo
+    cleared) reads them back instead of refitting, and reports the same rows."""
+    report = evaluated["report"]
+    run_dir = Path(report["run_dir"])
+    cache = controls.cache_dir_for(run_dir)  # beside the run: <study>/.latentprobe-cache/eval-controls
+    assert len(list(cache.glob("*.npz"))) == 4  # probes and clustering of pca and of pixels
+    monkeypatch.setattr(controls, "_REUSED", {})
+    fitted = []
+    real_fit = evaluation.probing.fit_probe
+    monkeypatch.setattr(
+        evaluation.probing,
+        "fit_probe",
+        lambda kind, z, *a: fitted.append(z.shape[1]) or real_fit(kind, z, *a),
+    )
+    again = evaluation.evaluate(run_dir)
+    assert 64 not in fitted and len(fitted) == 2 * 9  # the encoder's and the random encoder's only
+    for name in ("pca", "pixels"):
+        assert [r for r in again["probes"] if r["features"] == name] == [
+            r for r in report["probes"] if r["features"] == name
+        ]
+        assert again["clustering"][name] == report["clustering"][name]
+    assert again["timing"]["probe_fit_seconds"]["pixels/cached"] == 0.0
+
+
+def test_every_probe_row_reports_its_tuned_choice_and_convergence(evaluated):
+    report = evaluated["report"]
+    assert report["options"]["tune"] is True and report["options"]["tuning"]["folds"] == 5
+    for row in report["probes"]:
+        name = {"linear": "C", "knn": "k", "mlp": "alpha"}[row["probe"]]
+        assert set(row["chosen"]) == {name}
+        if row["probe"] == "knn":
+            assert row["converged"] is None and row["n_iter"] is None
+        else:
+            assert isinstance(row["converged"], bool) and row["n_iter"] >= 1
+        # 10 labels per class: 5 folds of 2; above 2000 labels a 2000-label subsample (the MLP's 1000)
+        assert row["tuning"]["folds"] == (3 if row["probe"] == "mlp" else 5)
+        assert row["tuning"]["examples"] <= row["labels"]
+    linear = [r for r in report["probes"] if r["probe"] == "linear"]
+    assert all(r["chosen"]["C"] in (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0) for r in linear)
+
+
+def test_no_tune_reproduces_the_fixed_probes_numbers(evaluated, tmp_path):
+    """eval --no-tune: C = 1, k = 10, alpha 1e-4, as before eval tuned; the pixels' linear probe at 10
+    labels per class equals a direct fit of that pipeline."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(evaluated["run_dir"], run_dir)
+    options = evaluation.EvalOptions(tune=False, cache=False, probes=("linear",), budgets=(10,))
+    report = evaluation.evaluate(run_dir, options)
+    cfg = config.load(run_dir / "config.yaml")
+    splits = data_mod.load(cfg.data, cfg.seed)
+    x_train, x_test = controls.pixel_features(splits)
+    with np.load(run_dir / "eval" / "budgets.npz") as f:
+        idx = np.searchsorted(splits.train_index, f["budget_10"])
+    old = make_pipeline(StandardScaler(), LogisticRegression(max_iter=200))
+    old.fit(x_train[idx].astype(np.float64), splits.train.y[idx])
+    expected = float(np.mean(old.predict(x_test.astype(np.float64)) == splits.test.y))
+    row = next(r for r in report["probes"] if r["features"] == "pixels")
+    assert row["accuracy"] == expected and row["chosen"] == {"C": 1.0}
+    assert row["tuning"] == {"reason": "--no-tune"} and "tuning" not in report["options"]
+    assert not (tmp_path / controls.CACHE_FOLDER).exists()

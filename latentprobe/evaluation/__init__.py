@@ -3,10 +3,12 @@ latent space several ways, writing ``eval.json``, plots and TensorBoard data.
 
 - Re-measures the test split with :func:`latentprobe.metrics.measure` (it reproduces summary.json).
 - Offline probes (linear, MLP, kNN; :mod:`.probing`) at several label budgets, on class-balanced subsets
-  of the train part saved under ``RUN_DIR/eval/budgets.npz`` (:mod:`.budgets`), scored on test.
+  of the train part saved under ``RUN_DIR/eval/budgets.npz`` (:mod:`.budgets`), scored on test; each
+  probe's regularisation tuned by cross-validation on its budget's labels, its convergence reported.
 - k-means clustering accuracy (Hungarian matching) and NMI; per-class accuracy and the confusion matrix.
 - Controls (:mod:`.controls`): chance, the same probes on a randomly initialised encoder of the same
-  architecture, and on the raw inputs reduced by PCA (fitted on train) to the latent size.
+  architecture, on the raw inputs reduced by PCA (fitted on train) to the latent size, and on the raw
+  inputs; PCA's and the raw inputs' results are cached on disk and reused across evals.
 - The online-offline gap: the probe trained during ``train`` against a linear probe refit here on the
   same labeled subset.
 - Latent statistics (:mod:`.latent_stats`) plus the model's own ``latent_statistics`` hook.

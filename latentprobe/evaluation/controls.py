@@ -4,15 +4,21 @@
 - the raw inputs projected onto their first ``latent`` principal components (fitted on train);
 - the raw inputs themselves (every pixel), the baseline an encoder has to beat to be worth having.
 
-The raw pixels depend on the data split alone, not on the run, so what is learned from them is computed
-once per split and options in a process (:func:`reused`) and reused by every run of that split.
+PCA and the raw pixels depend on the data split alone (PCA also on the latent size), not on the run, so
+what eval learns from them (probe predictions, clustering) is computed once per split, options and seed,
+kept in the process and on disk (:func:`read_cached`, :func:`write_cached`; a folder beside the run or
+``$LATENTPROBE_CACHE_DIR``), and reused by every later eval of a run of that split.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable
-from typing import Any, TypeVar
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,11 +27,16 @@ from latentprobe import data as data_mod
 from latentprobe.metrics import encode
 from latentprobe.models import pretrained
 
-T = TypeVar("T")
-
 #: Feature sets computed from the data split alone; their results are shared by the runs of a split.
-DATA_ONLY = frozenset({"pixels"})
-_REUSED: dict[tuple[Any, ...], Any] = {}
+DATA_ONLY = frozenset({"pca", "pixels"})
+_REUSED: dict[Any, Any] = {}
+#: The environment variable naming the cache folder of the data-only controls' results.
+CACHE_ENV = "LATENTPROBE_CACHE_DIR"
+CACHE_FOLDER = ".latentprobe-cache"  # the same names as the image folders' pixel cache (data.image_cache)
+#: eval's own subfolder of that cache folder.
+CACHE_SUBFOLDER = "eval-controls"
+#: Part of every cache key: raise it when what is cached, or how it is computed, changes.
+CACHE_VERSION = 1
 
 #: Train examples the PCA control is fitted on at most (its components barely move beyond this).
 PCA_MAX_TRAIN = 10000
@@ -93,13 +104,59 @@ def split_key(splits: data_mod.Splits) -> tuple[str, str]:
     return splits.sha256, hashlib.sha256(np.ascontiguousarray(splits.train_index).tobytes()).hexdigest()
 
 
-def reused(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-    """``compute()``, or its result from an earlier call with the same ``key`` in this process.
+def cache_dir_for(run_dir: Path | None) -> Path | None:
+    """Where eval keeps the data-only controls' results: ``eval-controls/`` in ``$LATENTPROBE_CACHE_DIR``
+    (the variable that also places the image folders' pixel cache), else in ``.latentprobe-cache/``
+    beside the run (in its study directory, shared by the study's runs)."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser() / CACHE_SUBFOLDER
+    return None if run_dir is None else Path(run_dir).resolve().parent / CACHE_FOLDER / CACHE_SUBFOLDER
 
-    For results of a ``DATA_ONLY`` feature set: ``key`` must name the split and every option they
-    depend on. Fitting probes on every pixel takes far longer than on a latent, and would be repeated
-    identically for each run of a study.
-    """
-    if key not in _REUSED:
-        _REUSED[key] = compute()
+
+def cache_key(*parts: Any) -> str:
+    """A file-name-safe digest of ``parts`` (their ``repr``: strings, numbers, tuples, dataclasses)."""
+    import sklearn  # its version: another release may fit the same probe to other numbers
+
+    return hashlib.sha256(repr((CACHE_VERSION, sklearn.__version__, *parts)).encode()).hexdigest()[:32]
+
+
+def read_cached(directory: Path | None, key: str) -> dict[str, Any] | None:
+    """The results stored under ``key`` (:func:`write_cached`), from this process or the disk; None."""
+    if key in _REUSED:
+        return _REUSED[key]
+    if directory is None:
+        return None
+    path = Path(directory) / f"{key}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            arrays = {name: npz[name] for name in npz.files if name != "meta"}
+    except (OSError, ValueError, KeyError):  # absent, or half-written by a process killed before rename
+        return None
+    _REUSED[key] = {"meta": meta, "arrays": arrays}
     return _REUSED[key]
+
+
+def write_cached(
+    directory: Path | None, key: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
+    """Keep ``meta`` (JSON) and ``arrays`` under ``key`` in this process and, atomically, on disk.
+
+    Several eval processes (``--jobs N``) may write the same key at once: each writes its own temporary
+    file and renames it into place, so a reader sees one whole file or none, and equal keys hold equal
+    results. (Two workers that miss at once both compute; nothing waits on a lock.)
+    """
+    _REUSED[key] = {"meta": meta, "arrays": arrays}
+    if directory is None:
+        return
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz", dir=directory)
+        with os.fdopen(handle, "wb") as out:
+            np.savez(out, meta=np.array(json.dumps(meta)), **arrays)
+        os.replace(temporary, directory / f"{key}.npz")
+    except OSError:  # a read-only or full disk: the cache is an optimisation, never a failure
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(temporary)

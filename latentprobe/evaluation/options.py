@@ -11,7 +11,7 @@ from latentprobe.evaluation import budgets, probing
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """What eval computes; the defaults keep an MNIST eval under a minute on 2 CPU cores."""
+    """What eval computes (docs/performance.md: an MNIST eval's time by part with these defaults)."""
 
     budgets: tuple[int | str, ...] = budgets.DEFAULT_BUDGETS
     probes: tuple[str, ...] = probing.PROBES
@@ -20,6 +20,9 @@ class EvalOptions:
     controls: bool = True
     tsne: bool = False
     projector: bool = True
+    tune: bool = True  # cross-validate each probe's regularisation on its own labels (probing.tune)
+    cache: bool = True  # keep and reuse the data-only controls' results on disk (controls.read_cached)
+    workers: int = 0  # processes fitting probes at once; 0: the cores this process may use
     probe_settings: probing.ProbeSettings = field(default_factory=probing.ProbeSettings)
 
 
@@ -58,10 +61,35 @@ def describe_options(options: EvalOptions) -> dict[str, Any]:
         "seed": options.seed,
         "controls": options.controls,
         "tsne": options.tsne,
+        "tune": options.tune,
+        "cache": options.cache,
         "mlp_hidden": list(options.probe_settings.mlp_hidden),
         "knn_max_train": options.probe_settings.knn_max_train,
         "kmeans_max_train": options.probe_settings.kmeans_max_train,
+        **(_describe_tuning(options.probe_settings) if options.tune else {}),
     }
+
+
+def _describe_tuning(settings: probing.ProbeSettings) -> dict[str, Any]:
+    return {
+        "tuning": {
+            "folds": settings.folds,
+            "mlp_folds": settings.mlp_folds,
+            "max_labels": settings.tune_max_train,
+            "mlp_max_labels": settings.mlp_tune_max_train,
+            "linear_C": list(settings.linear_cs),
+            "knn_k": list(settings.knn_ks),
+            "mlp_alpha": list(settings.mlp_alphas),
+            "linear_max_iter": settings.linear_max_iter,
+        }
+    }
+
+
+def probe_settings(options: EvalOptions) -> probing.ProbeSettings:
+    """The probes' settings under ``options`` (its k, seed and tuning)."""
+    from dataclasses import replace
+
+    return replace(options.probe_settings, k=options.k, seed=options.seed, tune=options.tune)
 
 
 def main_probe(options: EvalOptions) -> str:

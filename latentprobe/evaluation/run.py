@@ -13,8 +13,10 @@ shared by ``evaluate(RUN_DIR)`` and the in-memory :func:`latentprobe.api.probe`.
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +29,21 @@ from latentprobe import data as data_mod
 from latentprobe.errors import RunDirError
 from latentprobe.evaluation import budgets as budgets_mod
 from latentprobe.evaluation import controls, figures, latent_stats, probing, projector
-from latentprobe.evaluation.options import EvalOptions, describe_options, main_probe
+from latentprobe.evaluation.options import EvalOptions, describe_options, main_probe, probe_settings
 from latentprobe.evaluation.report import headline_metrics
 from latentprobe.metrics import chance_accuracy, encode, measure
 from latentprobe.models import pretrained
 from latentprobe.tensorboard_log import write_image_files
 
+#: Feature values (rows x dimensions, summed over the fits) below which the probes are fitted in this
+#: process: starting worker processes takes longer than fitting them (the bundled digits).
+PARALLEL_MIN_WORK = 2_000_000
 #: Test inputs the model's own ``latent_statistics`` hook sees at most.
 VARIANT_STATS_POINTS = 10000
 
-Features = dict[str, tuple[np.ndarray, np.ndarray]]
+#: ``name -> (train, test)`` features, or a function computing them (a data-only control, computed only
+#: when its results are not cached).
+Features = dict[str, "tuple[np.ndarray, np.ndarray] | Callable[[], tuple[np.ndarray, np.ndarray]]"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class Labels:
         y_test: labels of the test split (only ever scored on).
         num_classes: K.
         split_key: identifies the data split; results of a feature set computed from the data alone
-            (``controls.DATA_ONLY``) are reused across evals with the same key.
+            (``controls.DATA_ONLY``) are cached and reused across evals with the same key.
     """
 
     y_train: np.ndarray
@@ -90,9 +97,7 @@ def evaluate(run_dir: Path, options: EvalOptions | None = None) -> dict[str, Any
 
 
 def _evaluate(run_dir: Path, options: EvalOptions) -> dict[str, Any]:
-    settings = probing.ProbeSettings(
-        **{**asdict(options.probe_settings), "k": options.k, "seed": options.seed}
-    )
+    settings = probe_settings(options)
     clock = _Clock()
     run = load_run(run_dir)
     clock.lap("load")
@@ -100,7 +105,8 @@ def _evaluate(run_dir: Path, options: EvalOptions) -> dict[str, Any]:
     features = _features(run, options)
     clock.lap("features")
     subsets = _budgets(run_dir, run.splits, options)
-    read = read_latent_space(features, Labels.of(run.splits), subsets, options, settings, clock)
+    cache = controls.cache_dir_for(run_dir) if options.cache else None
+    read = read_latent_space(features, Labels.of(run.splits), subsets, options, settings, clock, cache)
     z_train, z_test = features["encoder"]
     gap = _online_offline_gap(z_train, z_test, run.splits, test["probe_accuracy"], settings, read["probes"])
     gap["online_head"] = run.cfg.probe.head
@@ -169,8 +175,8 @@ def _features(run: LoadedRun, options: EvalOptions) -> Features:
         if random is not None:
             features["random_encoder"] = random
         latent = features["encoder"][0].shape[1]
-        features["pca"] = controls.pca_features(splits, latent, options.seed)
-        features["pixels"] = controls.pixel_features(splits)
+        features["pca"] = lambda: controls.pca_features(splits, latent, options.seed)
+        features["pixels"] = lambda: controls.pixel_features(splits)
     return features
 
 
@@ -193,14 +199,18 @@ def read_latent_space(
     options: EvalOptions,
     settings: probing.ProbeSettings,
     clock: _Clock | None = None,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
     """Read the encoder's latent space and the controls' from their features alone.
 
     Args:
-        features: ``name -> (train, test)`` features; ``encoder`` first, then any controls.
+        features: ``name -> (train, test)`` features (or a function computing them); ``encoder`` first,
+            then any controls.
         labels: the train part's and the test split's labels.
         subsets: each label budget's indices into the train part (class-balanced, from train only).
-        clock: laps ``probes`` and ``clustering`` when given.
+        clock: laps ``probes`` and ``clustering`` when given, and times each feature set's probes.
+        cache: the folder keeping the data-only controls' results (``controls.DATA_ONLY``); None keeps
+            them in this process only.
 
     Returns:
         ``probes`` (one row per feature set, probe and budget), ``clustering``, ``main_probe``,
@@ -208,9 +218,23 @@ def read_latent_space(
         the encoder's test latents).
     """
     clock = clock or _Clock()
-    rows, main_prediction = _offline_probes(features, subsets, labels, options, settings)
+    features = dict(features)
+    latent_size = features["encoder"][0].shape[1]
+    keys = {
+        name: controls.cache_key(
+            name,
+            latent_size if name == "pca" else None,
+            labels.split_key,
+            _digest(subsets),
+            options.probes,
+            settings,
+        )
+        for name in features
+        if name in controls.DATA_ONLY
+    }
+    rows, main_prediction = _offline_probes(features, subsets, labels, options, settings, keys, cache, clock)
     clock.lap("probes")
-    clustering = _clustering(features, labels, settings)
+    clustering = _clustering(features, labels, settings, keys, cache)
     clock.lap("clustering")
     z_train, z_test = features["encoder"]
     latent = latent_stats.describe_latents(z_test)
@@ -233,60 +257,150 @@ def _offline_probes(
     labels: Labels,
     options: EvalOptions,
     settings: probing.ProbeSettings,
+    keys: dict[str, str],
+    cache: Path | None,
+    clock: _Clock,
 ) -> tuple[list[dict[str, Any]], np.ndarray | None]:
     """Every probe on every feature set at every budget, scored on test.
+
+    A data-only control's fits are read from the cache when there (``keys``); the other fits run in
+    ``options.workers`` processes at once.
 
     Returns:
         One row per fit, and the main probe's test predictions (the encoder's, at the largest budget).
     """
     y_train, y_test = labels.y_train, labels.y_test
     main = ("encoder", main_probe(options), _main_budget(subsets))
+    fits: dict[tuple[str, str, str], probing.ProbeFit] = {}
+    cached: set[str] = set()
+    tasks = []
+    for name in features:
+        hit = controls.read_cached(cache, keys[name]) if name in keys else None
+        if hit is not None:
+            fits.update(_fits_from_cache(name, hit))
+            cached.add(name)
+            continue
+        z_train, z_test = _resolve(features, name)
+        for probe in options.probes:
+            for budget, idx in subsets.items():
+                tasks.append(((name, probe, budget), probe, z_train[idx], y_train[idx], z_test))
+    # The dearest first, so that the workers finish together.
+    tasks.sort(key=lambda t: -len(t[3]) * t[2].shape[1] * (3 if t[1] == "mlp" else 1))
+    for key, fit, (seconds, cpu) in _fit_tasks(tasks, settings, _workers(options)):
+        fits[key] = fit
+        part = f"{key[0]}/{key[1]}"
+        clock.parts[part] = clock.parts.get(part, 0.0) + seconds
+        clock.parts_cpu[part] = clock.parts_cpu.get(part, 0.0) + cpu
+    for name in cached:
+        clock.parts[f"{name}/cached"] = clock.parts_cpu[f"{name}/cached"] = 0.0
+    for name in keys:
+        if name not in cached:
+            _write_fits(cache, keys[name], name, fits)
     rows, main_prediction = [], None
-    for name, (z_train, z_test) in features.items():
-
-        def fit_all(z_train=z_train, z_test=z_test):
-            predictions = {}
-            for probe in options.probes:
-                for budget, idx in subsets.items():
-                    predictions[probe, budget] = probing.fit_predict(
-                        probe, z_train[idx], y_train[idx], z_test, settings
-                    )
-            return predictions
-
-        if name in controls.DATA_ONLY:
-            key = (name, "probes", labels.split_key, options.budgets, options.probes, settings)
-            predictions = controls.reused(key, fit_all)
-        else:
-            predictions = fit_all()
-        for (probe, budget), predicted in predictions.items():
-            rows.append(
-                {
-                    "features": name,
-                    "probe": probe,
-                    "budget": budget,
-                    "labels": len(subsets[budget]),
-                    "accuracy": probing.accuracy(y_test, predicted),
-                }
-            )
-            if (name, probe, budget) == main:
-                main_prediction = predicted
+    for name in features:
+        for probe in options.probes:
+            for budget in subsets:
+                fit = fits[name, probe, budget]
+                rows.append(
+                    {
+                        "features": name,
+                        "probe": probe,
+                        "budget": budget,
+                        "labels": len(subsets[budget]),
+                        "accuracy": probing.accuracy(y_test, fit.prediction),
+                        **fit.describe(),
+                    }
+                )
+                if (name, probe, budget) == main:
+                    main_prediction = fit.prediction
     return rows, main_prediction
 
 
+def _fit_tasks(tasks: list, settings: probing.ProbeSettings, workers: int) -> list:
+    """``(key, fit, seconds)`` of each task ``(key, probe, z_train, y_train, z_test)``, in ``workers``
+    processes (joblib's loky, one BLAS thread each) when more than one and the work is large enough.
+    A fit is the same computation in any process, so the results do not depend on ``workers``."""
+    work = sum(len(z) * z.shape[1] for _, _, z, _, _ in tasks)
+    if workers <= 1 or len(tasks) <= 1 or work < PARALLEL_MIN_WORK:
+        return [probing.fit_timed(key, probe, z, y, zt, settings) for key, probe, z, y, zt in tasks]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=min(workers, len(tasks)), backend="loky", inner_max_num_threads=1)(
+        delayed(probing.fit_timed)(key, probe, z, y, zt, settings) for key, probe, z, y, zt in tasks
+    )
+
+
+def _workers(options: EvalOptions) -> int:
+    """Processes for the probes: ``options.workers``, else the cores this process may use (an
+    ``eval --jobs N`` worker's share, as its thread limit says)."""
+    if options.workers > 0:
+        return options.workers
+    from latentprobe.evaluation.batch import threads_per_worker
+
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    cores = threads_per_worker(1)
+    return min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
+
+
+def _resolve(features: Features, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A feature set's (train, test) features, computed now (and kept) if given as a function."""
+    value = features[name]
+    if callable(value):
+        value = features[name] = value()
+    return value
+
+
+def _digest(subsets: dict[str, np.ndarray]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(subsets):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(subsets[name], dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def _fits_from_cache(name: str, hit: dict[str, Any]) -> dict[tuple[str, str, str], probing.ProbeFit]:
+    out = {}
+    for entry in hit["meta"]["fits"]:
+        prediction = hit["arrays"][f"{entry['probe']}__{entry['budget']}"]
+        out[name, entry["probe"], entry["budget"]] = probing.ProbeFit(
+            prediction, entry["chosen"], entry["converged"], entry["n_iter"], entry["tuning"]
+        )
+    return out
+
+
+def _write_fits(cache: Path | None, key: str, name: str, fits: dict) -> None:
+    mine = {(probe, budget): fit for (n, probe, budget), fit in fits.items() if n == name}
+    meta = {
+        "features": name,
+        "fits": [{"probe": p, "budget": b, **fit.describe()} for (p, b), fit in mine.items()],
+    }
+    arrays = {f"{p}__{b}": fit.prediction for (p, b), fit in mine.items()}
+    controls.write_cached(cache, key, meta, arrays)
+
+
 def _clustering(
-    features: Features, labels: Labels, settings: probing.ProbeSettings
+    features: Features,
+    labels: Labels,
+    settings: probing.ProbeSettings,
+    keys: dict[str, str],
+    cache: Path | None,
 ) -> dict[str, dict[str, float]]:
-    """k-means accuracy and NMI per feature set."""
+    """k-means accuracy and NMI per feature set (a data-only control's from the cache when there)."""
     scores = {}
-    for name, (z_train, z_test) in features.items():
-
-        def score(z_train=z_train, z_test=z_test):
-            return probing.score_clustering(
-                z_train, labels.y_train, z_test, labels.y_test, labels.num_classes, settings
-            )
-
-        key = (name, "clustering", labels.split_key, settings)
-        scores[name] = controls.reused(key, score) if name in controls.DATA_ONLY else score()
+    for name in features:
+        key = f"{keys[name]}-clustering" if name in keys else None
+        hit = controls.read_cached(cache, key) if key else None
+        if hit is not None:
+            scores[name] = hit["meta"]
+            continue
+        z_train, z_test = _resolve(features, name)
+        scores[name] = probing.score_clustering(
+            z_train, labels.y_train, z_test, labels.y_test, labels.num_classes, settings
+        )
+        if key:
+            controls.write_cached(cache, key, scores[name], {})
     return scores
 
 
@@ -308,8 +422,8 @@ def _online_offline_gap(
     if len(idx) == len(splits.train.y) and reuse:
         offline = reuse[0]
     else:
-        predicted = probing.fit_predict("linear", z_train[idx], splits.train.y[idx], z_test, settings)
-        offline = probing.accuracy(splits.test.y, predicted)
+        fit = probing.fit_probe("linear", z_train[idx], splits.train.y[idx], z_test, settings)
+        offline = probing.accuracy(splits.test.y, fit.prediction)
     return {
         "online_probe_accuracy": online,
         "offline_linear_accuracy": offline,
@@ -394,6 +508,8 @@ class _Clock:
 
     def __init__(self) -> None:
         self.timing: dict[str, float] = {}
+        self.parts: dict[str, float] = {}  # seconds of each feature set's probe family, summed over fits
+        self.parts_cpu: dict[str, float] = {}  # the same in CPU seconds (of the process that fitted)
         self.started = self.last = time.perf_counter()
 
     def lap(self, name: str) -> None:
@@ -402,4 +518,7 @@ class _Clock:
         self.last = now
 
     def total(self) -> dict[str, float]:
-        return {**self.timing, "total_seconds": time.perf_counter() - self.started}
+        parts = {}
+        if self.parts:
+            parts = {"probe_fit_seconds": dict(self.parts), "probe_fit_cpu_seconds": dict(self.parts_cpu)}
+        return {**self.timing, "total_seconds": time.perf_counter() - self.started, **parts}
