@@ -150,8 +150,9 @@ def test_every_npz_is_written_through_rundir() -> None:
     # np.savez straight to a path leaves half a file when the process is killed mid-write.
     # train.py is switched to rundir.write_npz (labeled_subset.npz) when it is rewritten.
     pending: set[str] = set()
-    # The image cache (no run directory's file) writes to a temporary file and renames it over the entry.
-    atomic_elsewhere = {"image_cache.py"}
+    # Caches outside any run directory (decoded image folders, eval's data-only controls) write to a
+    # temporary file and rename it over the entry.
+    atomic_elsewhere = {"image_cache.py", "controls.py"}
     offenders = [
         f"{path.relative_to(REPO)}:{i}"
         for path in (REPO / "latentprobe").rglob("*.py")
