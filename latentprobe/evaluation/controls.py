@@ -124,7 +124,11 @@ def cache_key(*parts: Any) -> str:
 def read_cached(directory: Path | None, key: str) -> dict[str, Any] | None:
     """The results stored under ``key`` (:func:`write_cached`), from this process or the disk; None."""
     if key in _REUSED:
-        return _REUSED[key]
+        hit = _REUSED[key]
+        if directory is not None and not (Path(directory) / f"{key}.npz").is_file():
+            # Found in this process for another folder (another study): this folder's later evals read it too.
+            write_cached(directory, key, hit["meta"], hit["arrays"])
+        return hit
     if directory is None:
         return None
     path = Path(directory) / f"{key}.npz"
