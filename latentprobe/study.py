@@ -396,15 +396,7 @@ def check_data(grid: grid_mod.Grid, config_path: Path, overrides: Sequence[str] 
     """
     from latentprobe import data
 
-    seen = set()
-    for run in grid.runs:
-        key = json.dumps(config_mod.to_dict(run.config)["data"], sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            try:
-                data.load(run.config.data, run.config.seed)
-            except ConfigError as exc:
-                raise config_mod.locate(exc, config_path, overrides) from None
+    _each_data_setting(grid, config_path, overrides, lambda cfg: data.load(cfg.data, cfg.seed))
 
 
 def check_layouts(grid: grid_mod.Grid, config_path: Path, overrides: Sequence[str] = ()) -> None:
@@ -415,13 +407,20 @@ def check_layouts(grid: grid_mod.Grid, config_path: Path, overrides: Sequence[st
     """
     from latentprobe import data
 
+    _each_data_setting(grid, config_path, overrides, lambda cfg: data.check_layout(cfg.data))
+
+
+def _each_data_setting(
+    grid: grid_mod.Grid, config_path: Path, overrides: Sequence[str], check: Callable[[Any], Any]
+) -> None:
+    """Call ``check(run config)`` once per distinct ``data`` block; its ConfigError names the file."""
     seen = set()
     for run in grid.runs:
         key = json.dumps(config_mod.to_dict(run.config)["data"], sort_keys=True)
         if key not in seen:
             seen.add(key)
             try:
-                data.check_layout(run.config.data)
+                check(run.config)
             except ConfigError as exc:
                 raise config_mod.locate(exc, config_path, overrides) from None
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from latentprobe import rundir
+from latentprobe.comparison.groups import flatten_config
 
 MISSING = "output.mlflow: logging to MLflow needs MLflow: pip install 'latentprobe[mlflow]'"
 RUN_DIR_TAG = "latentprobe.run_dir"
@@ -139,7 +140,7 @@ def _run_id(client: Any, experiment: str, run_dir: Path) -> str:
 def _log_summary(client: Any, run_id: str, summary: dict[str, Any]) -> None:
     from mlflow.entities import Metric, Param, RunTag
 
-    params = [Param(k, _param(v)) for k, v in flatten(summary.get("config") or {}).items()]
+    params = [Param(k, _param(v)) for k, v in flatten_config(summary.get("config") or {}).items()]
     stamp = _now()
     metrics = []
     history = summary.get("history") or {}
@@ -163,18 +164,6 @@ def _log_summary(client: Any, run_id: str, summary: dict[str, Any]) -> None:
         client.log_batch(run_id, params=params[start : start + 100], tags=tags if start == 0 else [])
     for start in range(0, len(metrics), 1000):
         client.log_batch(run_id, metrics=metrics[start : start + 1000])
-
-
-def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config as dotted keys: ``{"model": {"kind": "ae"}}`` -> ``{"model.kind": "ae"}``."""
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        dotted = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, dotted))
-        else:
-            out[dotted] = value
-    return out
 
 
 def _headline(report: dict[str, Any]) -> dict[str, Any]:
