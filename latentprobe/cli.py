@@ -178,7 +178,7 @@ def validate(config: ConfigArg, set_: SetOpt = None, seeds: SeedsOpt = None) -> 
     """Check a config (with train's --set and --seeds) and an image folder's layout, without training (fast:
     imports no TensorFlow, decodes no image)."""
     from latentprobe import grid, search
-    from latentprobe.study import check_devices, check_layouts
+    from latentprobe.study import check_devices, check_encoder_files, check_layouts
 
     if search.has_search(config, set_ or []):  # checked without TensorFlow or Optuna
         try:
@@ -191,6 +191,7 @@ def validate(config: ConfigArg, set_: SetOpt = None, seeds: SeedsOpt = None) -> 
         study = grid.load(config, set_ or [], seeds)
         check_devices(study, config, set_ or [])
         check_layouts(study, config, set_ or [])
+        check_encoder_files(study, config, set_ or [])
     except UserError as exc:
         raise _fail(exc) from None
     varying = f", varying {', '.join(study.keys)}" if study.keys else ""

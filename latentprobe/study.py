@@ -425,6 +425,25 @@ def _each_data_setting(
                 raise config_mod.locate(exc, config_path, overrides) from None
 
 
+def check_encoder_files(grid: grid_mod.Grid, config_path: Path, overrides: Sequence[str] = ()) -> None:
+    """``validate``'s look at the pretrained kind's files, without TensorFlow: each ``model.encoder`` and
+    ``model.decoder`` exists (and a .keras file is a zip archive). Whether Keras reads it, and what it
+    outputs, only ``train`` finds out (:func:`check_encoders`).
+
+    Raises:
+        ConfigError: naming the key, its line in the config file (or the ``--set`` option) and the file.
+    """
+    for run in grid.runs:
+        model_cfg = run.config.model
+        if model_cfg.kind != config_mod.PRETRAINED:
+            continue
+        for key in ("encoder", "decoder"):
+            path = getattr(model_cfg, key)
+            problem = None if path is None else config_mod.saved_model_problem(path)
+            if problem is not None:
+                raise config_mod.locate(ConfigError(f"model.{key}", problem), config_path, overrides)
+
+
 def check_encoders(
     grid: grid_mod.Grid,
     config_path: Path,

@@ -250,6 +250,20 @@ def test_validate_finds_config_mistakes(tmp_path, files, change, words):
     assert result.exit_code == 2 and words in result.stderr, result.output
 
 
+@pytest.mark.parametrize("key", ["encoder", "decoder"])
+def test_validate_finds_a_missing_or_broken_file_at_its_line(tmp_path, files, key):
+    raw = clean_model(pretrained_config(tmp_path, files["image"]))
+    broken = tmp_path / "broken.keras"
+    broken.write_text("not a zip")
+    for path, words in ((tmp_path / "gone.keras", "gone.keras: no such file"), (broken, "not a Keras model")):
+        raw["model"][key] = str(path)
+        written = write_config(tmp_path, raw)
+        result = runner.invoke(app, ["validate", str(written)])
+        assert result.exit_code == 2, result.output
+        (line,) = result.stderr.strip().splitlines()
+        assert f"model.{key}" in line and words in line and str(written) in line
+
+
 # --- studies -------------------------------------------------------------------------------------------
 
 

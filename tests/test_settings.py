@@ -200,6 +200,8 @@ results = {
     "validate": runner.invoke(app, ["validate", quickstart]).exit_code,
     "validate --set": runner.invoke(app, ["validate", quickstart, "--set", "train.epochs=x"]).exit_code,
     "train --set": runner.invoke(app, ["train", quickstart, "--set", "model.kind=vea"]).exit_code,
+    "validate pretrained": runner.invoke(app, ["validate", quickstart, "--set", "model.kind=pretrained",
+        "--set", "model.encoder=no/such/encoder.keras", "--set", "probe.strategy=frozen"]).exit_code,
 }
 heavy = [m for m in ("tensorflow", "keras", "latentprobe.models") if m in sys.modules]
 print(json.dumps({"loaded": loaded, "results": results, "heavy": heavy}))
@@ -219,7 +221,7 @@ def test_checking_every_config_imports_no_tensorflow():
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(report["loaded"]) == len(list((REPO / "configs").rglob("*.yaml"))) >= 8
-    assert report["results"] == {"validate": 0, "validate --set": 2, "train --set": 2}
+    assert report["results"] == {"validate": 0, "validate --set": 2, "train --set": 2, "validate pretrained": 2}
     assert report["heavy"] == []
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import shutil
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from latentprobe.config import saved_model_problem
 from latentprobe.errors import ConfigError
 from latentprobe.models import losses
 from latentprobe.models.autoencoder import Autoencoder
@@ -231,11 +231,10 @@ def import_modules(names: Sequence[str]) -> None:
 
 def load_network(path: str, key: str) -> keras.Model:
     """``keras.models.load_model(path)``, or a ConfigError naming ``key`` and what is wrong."""
+    problem = saved_model_problem(path)
+    if problem is not None:
+        raise ConfigError(key, problem)
     file = Path(path)
-    if not file.exists():
-        raise ConfigError(key, f"{path}: no such file")
-    if file.suffix == ".keras" and file.is_file() and not zipfile.is_zipfile(file):
-        raise ConfigError(key, f"{path}: not a Keras model (a .keras file is a zip archive; this is not one)")
     try:
         return keras.models.load_model(file, compile=False)
     except Exception as exc:  # noqa: BLE001 - Keras raises many kinds; the user needs one line
