@@ -25,7 +25,7 @@ from latentprobe import checkpoint, pixels, rundir, tracking
 from latentprobe import config as config_mod
 from latentprobe import data as data_mod
 from latentprobe import grid as grid_mod
-from latentprobe.components import Components, build_components, dtype_policy
+from latentprobe.components import Components, build_components, cfg_of_copies, dtype_policy
 from latentprobe.config import RunConfig
 from latentprobe.early_stopping import EpochControls
 from latentprobe.errors import NonFiniteLoss, RunDirError
@@ -205,11 +205,17 @@ def _train(
     resume: bool,
     started: float,
 ) -> dict[str, Any]:
-    parts = build_components(cfg, splits)
+    state = checkpoint.read_state(run_dir) if resume else None
+    parts = build_components(_pretrained_from_copies(cfg, run_dir, state), splits)
+    if cfg.model.kind == config_mod.PRETRAINED:
+        if state and state.get("pretrained_source"):
+            parts.model.source = state["pretrained_source"]  # the original files, as they were at the start
+        else:  # copied in before the first epoch: a resume reads the copies, whatever became of the files
+            pretrained.save_networks(parts.model, run_dir / rundir.ENCODER, run_dir / rundir.DECODER)
     variables = checkpoint.collect_variables(parts.model, parts.head, [parts.probe.optimizer])
     controls = EpochControls(cfg, parts.schedules)
     parts.strategy.finished = controls.finished  # the strategy trains no epoch of a finished phase
-    ledger = _restore_or_start(run_dir, parts, variables, resume, controls)
+    ledger = _restore_or_start(run_dir, parts, variables, state, controls, resume)
     tb = TensorBoardLog(run_dir / rundir.TB)
     try:
         if not ledger.restored:  # a run resumed from a checkpoint logged these already
@@ -225,11 +231,24 @@ def _train(
     return {**summary, **best}
 
 
+def _pretrained_from_copies(cfg: RunConfig, run_dir: Path, state: dict[str, Any] | None) -> RunConfig:
+    """A resumed pretrained run builds from the copies in its run directory (made when it started), so
+    the encoder it continues with is the one it began with; any other run's config as it is."""
+    if cfg.model.kind != config_mod.PRETRAINED or not (state and state.get("pretrained_source")):
+        return cfg
+    return cfg_of_copies(cfg, run_dir)
+
+
 def _restore_or_start(
-    run_dir: Path, parts: Components, variables: list[Any], resume: bool, controls: EpochControls
+    run_dir: Path,
+    parts: Components,
+    variables: list[Any],
+    state: dict[str, Any] | None,
+    controls: EpochControls,
+    resume: bool,
 ) -> _Ledger:
-    """A fresh ledger, or (resuming) the last checkpoint's weights, batch order, controls and ledger."""
-    state = checkpoint.read_state(run_dir) if resume else None
+    """A fresh ledger, or (resuming, ``state`` the last checkpoint's) the checkpoint's weights, batch
+    order, controls and ledger."""
     if state is None:
         return _Ledger(
             history={"epoch": [], "phase": []}, resumed_at=[0] if resume else [], controls=controls
@@ -333,12 +352,13 @@ def _checkpoint_state(
         "data_sha256": splits.sha256,
         "initial": ledger.initial,
         "controls": ledger.controls.state(),
+        # A pretrained run's original files (path, sha256), which a resume from the copies still names.
+        "pretrained_source": getattr(parts.model, "source", None) or None,
     }
 
 
 def _save_models(run_dir: Path, parts: Components) -> None:
-    if isinstance(parts.model, pretrained.PretrainedEncoder):  # its own files, copied in
-        pretrained.save_networks(parts.model, run_dir / rundir.ENCODER, run_dir / rundir.DECODER)
+    if isinstance(parts.model, pretrained.PretrainedEncoder):  # its own files, copied in at the start
         parts.head.save(run_dir / rundir.PROBE)
         return
     parts.model.encoder.save(run_dir / rundir.ENCODER)

@@ -157,6 +157,40 @@ def test_input_ranges_map_unit_inputs():
         assert np.allclose(mapping.invert(mapping.apply(x)), x)
 
 
+def test_resume_continues_with_the_encoder_the_run_began_with(tmp_path, files):
+    """The files are copied in before the first epoch; a resume reads the copies, even after the original
+    was overwritten by another model, and ends where an uninterrupted run ends."""
+    from latentprobe import train as train_mod
+
+    original = tmp_path / "enc.keras"
+    original.write_bytes(files["image"].read_bytes())
+    raw = clean_model(pretrained_config(tmp_path, original, decoder=str(files["decoder"])))
+    raw["probe"]["epochs"] = 3
+    reference = train(tmp_path, raw)
+    assert reference.exit_code == 0, reference.output
+    run_dir = tmp_path / "runs/tiny/pretrained-enc-s0"
+    expected = rundir.read_json(run_dir / rundir.SUMMARY)
+
+    cfg = config.load(write_config(tmp_path, {**raw, "name": "killed"}))
+
+    def stop_after_first(line: str) -> None:
+        if line.startswith("epoch 1/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_mod.run(cfg, progress=stop_after_first)
+    killed = tmp_path / "runs/killed/pretrained-enc-s0"
+    assert (killed / rundir.ENCODER).read_bytes() == files["image"].read_bytes()  # copied at the start
+    image_encoder(seed=3).save(original)  # the user's file changes between the kill and the resume
+
+    resumed = train_mod.resume(killed)
+    assert resumed["resumed_at_epochs"] == [1]
+    assert resumed["metrics"] == expected["metrics"] and resumed["history"] == expected["history"]
+    assert resumed["pretrained"]["encoder"] == expected["pretrained"]["encoder"]  # the original, named
+    assert resumed["pretrained"]["encoder"]["path"] == str(original)
+    assert (killed / rundir.ENCODER).read_bytes() == files["image"].read_bytes()
+
+
 # --- bad input -----------------------------------------------------------------------------------------
 
 
