@@ -42,7 +42,9 @@ def test_differences_are_paired_by_run_and_choices_counted(tmp_path, tables):
     tuned, fixed = tmp_path / "tuned", tmp_path / "fixed"
     for seed, (before, after) in enumerate([(0.70, 0.75), (0.60, 0.66), (0.80, 0.87)]):
         name = f"ae-z2-s{seed}"
-        write_run(fixed, name, "ae", {("encoder", "knn", "10"): before, ("pixels", "linear", "10"): 0.7}, None)
+        write_run(
+            fixed, name, "ae", {("encoder", "knn", "10"): before, ("pixels", "linear", "10"): 0.7}, None
+        )
         write_run(
             tuned,
             name,

@@ -221,7 +221,12 @@ def test_checking_every_config_imports_no_tensorflow():
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(report["loaded"]) == len(list((REPO / "configs").rglob("*.yaml"))) >= 8
-    assert report["results"] == {"validate": 0, "validate --set": 2, "train --set": 2, "validate pretrained": 2}
+    assert report["results"] == {
+        "validate": 0,
+        "validate --set": 2,
+        "train --set": 2,
+        "validate pretrained": 2,
+    }
     assert report["heavy"] == []
 
 
