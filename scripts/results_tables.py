@@ -142,6 +142,15 @@ def tuning_effect(tuned: Path, fixed: Path) -> str:
             groups.setdefault("random encoder", []).append(("random_encoder", run))
             if run.name.startswith("ae-z2-"):
                 groups.setdefault("raw pixels", []).append(("pixels", run))
+    controls = ("PCA to the latent size", "random encoder", "raw pixels")
+    kinds = ("ae", "dae", "vae", "sparse", "aae")  # the built-ins' usual order; any other kind after them
+
+    def order(name: str) -> tuple[int, int, str]:
+        if name in controls:
+            return (2, controls.index(name), name)
+        return (0, kinds.index(name), name) if name in kinds else (1, 0, name)
+
+    groups = dict(sorted(groups.items(), key=lambda item: order(item[0])))
     header = "| features (pairs) | " + " | ".join(
         f"{probe} @ {BUDGET_WORDS[budget]}" for probe, budget in PROBE_COLUMNS
     )
