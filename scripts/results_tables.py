@@ -192,7 +192,9 @@ def tuning_effect(tuned: Path, fixed: Path) -> str:
     return (
         "### Tuned minus fixed probes, paired run by run\n\n"
         f"Test accuracy of `{tuned}` (eval's default, tuned) minus `{fixed}` (the same runs, "
-        "`--no-tune`: linear C = 1, kNN k = 10), mean ± 95% CI over the pairs:\n\n"
+        "`--no-tune`: linear C = 1, kNN k = 10), mean ± 95% CI over the pairs: a kind's row pools its "
+        "runs at every latent size and seed; PCA and the random encoder are read off the ae runs, the raw "
+        "pixels off the z = 2 ones (one per seed):\n\n"
         + "\n".join(lines)
         + "\n\nWhat the cross-validation chose (count of runs):\n\n"
         + "\n".join(choice_lines)
