@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,18 +370,6 @@ def _check_pretrained(config: RunConfig) -> None:
             "probe.strategy",
             "kind 'pretrained' trains only the probe on the frozen encoder: use probe.strategy 'frozen'",
         )
-
-
-def saved_model_problem(path: str) -> str | None:
-    """What stops Keras from reading the saved model at ``path`` that is seen without TensorFlow (a
-    missing file, a .keras file that is no zip archive), or None. ``validate`` and the pretrained kind's
-    loader both ask; only the loader can tell whether Keras reads what remains."""
-    file = Path(path)
-    if not file.exists():
-        return f"{path}: no such file"
-    if file.suffix == ".keras" and file.is_file() and not zipfile.is_zipfile(file):
-        return f"{path}: not a Keras model (a .keras file is a zip archive; this is not one)"
-    return None
 
 
 def _check_contradictions(config: RunConfig) -> None:

@@ -26,8 +26,10 @@ import importlib
 import importlib.metadata
 import os
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from latentprobe.errors import ConfigError
@@ -40,6 +42,18 @@ ENTRY_POINT_GROUP = "latentprobe.models"
 PRETRAINED = "pretrained"
 #: The config key every resolution error names.
 KEY = "model.kind"
+
+
+def saved_model_problem(path: str) -> str | None:
+    """What stops Keras from reading the saved model at ``path`` that is seen without TensorFlow (a
+    missing file, a .keras file that is no zip archive), or None. ``validate`` and the pretrained kind's
+    loader both ask; only the loader can tell whether Keras reads what remains."""
+    file = Path(path)
+    if not file.exists():
+        return f"{path}: no such file"
+    if file.suffix == ".keras" and file.is_file() and not zipfile.is_zipfile(file):
+        return f"{path}: not a Keras model (a .keras file is a zip archive; this is not one)"
+    return None
 
 
 @dataclass(frozen=True)

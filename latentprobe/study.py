@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import yaml
 
 from latentprobe import config as config_mod
-from latentprobe import executors, rundir, tracking
+from latentprobe import executors, kinds, rundir, tracking
 from latentprobe import grid as grid_mod
 from latentprobe.errors import ConfigError, RunDirError, UserError, error_lines
 from latentprobe.executors import RunResult, RunStarted, Task
@@ -439,7 +439,7 @@ def check_encoder_files(grid: grid_mod.Grid, config_path: Path, overrides: Seque
             continue
         for key in ("encoder", "decoder"):
             path = getattr(model_cfg, key)
-            problem = None if path is None else config_mod.saved_model_problem(path)
+            problem = None if path is None else kinds.saved_model_problem(path)
             if problem is not None:
                 raise config_mod.locate(ConfigError(f"model.{key}", problem), config_path, overrides)
 

@@ -11,8 +11,11 @@ from latentprobe.strategies import XLA_MIN_EXAMPLES, Probe, build_head, build_op
 
 
 def setup(tmp_cfg: dict, n: int | None = None):
+    import keras
+
     cfg = config.from_dict(tmp_cfg)
     cfg = cfg.expand()[0]
+    keras.utils.set_random_seed(cfg.seed)  # as a run does: the weights drawn do not depend on test order
     splits = data.load(cfg.data, cfg.seed)
     parts = build_components(cfg, splits)
     return cfg, splits, parts.model, parts.head, parts.strategy

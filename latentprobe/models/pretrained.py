@@ -30,8 +30,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from latentprobe.config import saved_model_problem
 from latentprobe.errors import ConfigError
+from latentprobe.kinds import saved_model_problem
 from latentprobe.models import losses
 from latentprobe.models.autoencoder import Autoencoder
 
