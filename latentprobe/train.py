@@ -206,12 +206,15 @@ def _train(
     started: float,
 ) -> dict[str, Any]:
     state = checkpoint.read_state(run_dir) if resume else None
-    parts = build_components(_pretrained_from_copies(cfg, run_dir, state), splits)
-    if cfg.model.kind == config_mod.PRETRAINED:
-        if state and state.get("pretrained_source"):
-            parts.model.source = state["pretrained_source"]  # the original files, as they were at the start
-        else:  # copied in before the first epoch: a resume reads the copies, whatever became of the files
-            pretrained.save_networks(parts.model, run_dir / rundir.ENCODER, run_dir / rundir.DECODER)
+    pretrained_run = cfg.model.kind == config_mod.PRETRAINED
+    # A pretrained run's files are copied in before its first epoch; a resume builds from the copies, so
+    # it continues with the encoder it began with, and still names the original files (the checkpoint's).
+    from_copies = pretrained_run and bool(state and state.get("pretrained_source"))
+    parts = build_components(cfg_of_copies(cfg, run_dir) if from_copies else cfg, splits)
+    if from_copies:
+        parts.model.source = state["pretrained_source"]
+    elif pretrained_run:
+        pretrained.save_networks(parts.model, run_dir / rundir.ENCODER, run_dir / rundir.DECODER)
     variables = checkpoint.collect_variables(parts.model, parts.head, [parts.probe.optimizer])
     controls = EpochControls(cfg, parts.schedules)
     parts.strategy.finished = controls.finished  # the strategy trains no epoch of a finished phase
@@ -229,14 +232,6 @@ def _train(
         tb.close()  # flush what was logged, even when training failed
     summary = _completed_summary(cfg, run_dir, parts, splits, device, ledger, test, val, started)
     return {**summary, **best}
-
-
-def _pretrained_from_copies(cfg: RunConfig, run_dir: Path, state: dict[str, Any] | None) -> RunConfig:
-    """A resumed pretrained run builds from the copies in its run directory (made when it started), so
-    the encoder it continues with is the one it began with; any other run's config as it is."""
-    if cfg.model.kind != config_mod.PRETRAINED or not (state and state.get("pretrained_source")):
-        return cfg
-    return cfg_of_copies(cfg, run_dir)
 
 
 def _restore_or_start(

@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import subprocess
@@ -117,6 +118,7 @@ PROBE_COLUMNS = [(probe, budget) for probe in ("linear", "knn") for budget in ("
 BUDGET_WORDS = {"10": "100 labels", "100": "1000 labels", "all": "all"}
 
 
+@functools.cache  # each table cell reads it again
 def probe_rows(run_dir: Path) -> dict[tuple[str, str, str], dict]:
     """eval.json's offline probe rows of a run, keyed by (features, probe, budget)."""
     report = json.loads((run_dir / "eval.json").read_text())

@@ -35,7 +35,8 @@ def write_run(study: Path, name: str, kind: str, accuracy: dict, chosen: float |
                     row["chosen"] = {"C" if probe == "linear" else "k": chosen}
                     row["converged"] = converged
                 rows.append(row)
-    (run / "eval.json").write_text(json.dumps({"probes": rows, "timing": {"total_seconds": 2.5}}))
+    timing = {"load_seconds": 1.0, "probes_seconds": 1.5, "total_seconds": 2.5}
+    (run / "eval.json").write_text(json.dumps({"probes": rows, "timing": timing}))
 
 
 def test_differences_are_paired_by_run_and_choices_counted(tmp_path, tables):
@@ -68,4 +69,4 @@ def test_compute_sums_each_evals_total_seconds(tmp_path, tables):
     study = tmp_path / "study"
     for seed in range(2):
         write_run(study, f"ae-z2-s{seed}", "ae", {}, None)
-    assert "eval 0.1 min" in tables.compute(study)  # 2 x 2.5 s, not every stage added again
+    assert "eval 0.1 min" in tables.compute(study)  # 2 x 2.5 s, not every stage added again (0.2)
